@@ -1,0 +1,124 @@
+//! An in-memory [`RepoStore`], for tests, benchmarks and verifying CARs.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Mutex, MutexGuard};
+
+use bytes::Bytes;
+use cid::Cid;
+
+use super::{BlockMap, Blockstore, CommitWrite, RepoRoot, RepoStore, RootStore, StoreError};
+use crate::syntax::Did;
+
+#[derive(Debug, Default)]
+struct Repo {
+    blocks: HashMap<Cid, Bytes>,
+    root: Option<RepoRoot>,
+    records: BTreeMap<(String, String), Cid>,
+}
+
+/// A [`RepoStore`] that keeps everything in process memory behind one lock.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    repos: Mutex<HashMap<Did, Repo>>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> MemoryStore {
+        MemoryStore::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<Did, Repo>> {
+        // A panic while holding the lock cannot leave a half-applied commit
+        // (commits are applied after all checks), so poisoning is ignored.
+        self.repos.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The records index of `repo`: `(collection, rkey) → CID`, in key order.
+    pub fn records(&self, repo: &Did) -> Vec<(String, String, Cid)> {
+        self.lock()
+            .get(repo)
+            .map(|r| r.records.iter().map(|((c, k), cid)| (c.clone(), k.clone(), *cid)).collect())
+            .unwrap_or_default()
+    }
+
+    /// Number of blocks stored for `repo`.
+    pub fn block_count(&self, repo: &Did) -> usize {
+        self.lock().get(repo).map_or(0, |r| r.blocks.len())
+    }
+}
+
+impl Blockstore for MemoryStore {
+    async fn get(&self, repo: &Did, cid: &Cid) -> Result<Option<Bytes>, StoreError> {
+        Ok(self.lock().get(repo).and_then(|r| r.blocks.get(cid).cloned()))
+    }
+
+    async fn get_many(&self, repo: &Did, cids: &[Cid]) -> Result<BlockMap, StoreError> {
+        let repos = self.lock();
+        let Some(r) = repos.get(repo) else { return Ok(BlockMap::new()) };
+        Ok(cids.iter().filter_map(|cid| r.blocks.get(cid).map(|b| (*cid, b.clone()))).collect())
+    }
+
+    async fn has(&self, repo: &Did, cid: &Cid) -> Result<bool, StoreError> {
+        Ok(self.lock().get(repo).is_some_and(|r| r.blocks.contains_key(cid)))
+    }
+
+    async fn put_many(&self, repo: &Did, blocks: &BlockMap) -> Result<(), StoreError> {
+        let mut repos = self.lock();
+        let r = repos.entry(repo.clone()).or_default();
+        for (cid, bytes) in blocks {
+            r.blocks.entry(*cid).or_insert_with(|| bytes.clone());
+        }
+        Ok(())
+    }
+}
+
+impl RootStore for MemoryStore {
+    async fn get_root(&self, repo: &Did) -> Result<Option<RepoRoot>, StoreError> {
+        Ok(self.lock().get(repo).and_then(|r| r.root.clone()))
+    }
+
+    async fn swap_root(&self, repo: &Did, expected: Option<&Cid>, new: &RepoRoot) -> Result<(), StoreError> {
+        let mut repos = self.lock();
+        let r = repos.entry(repo.clone()).or_default();
+        check_root(repo, r, expected)?;
+        r.root = Some(new.clone());
+        Ok(())
+    }
+}
+
+fn check_root(repo: &Did, r: &Repo, expected: Option<&Cid>) -> Result<(), StoreError> {
+    let actual = r.root.as_ref().map(|root| root.commit);
+    if actual.as_ref() != expected {
+        return Err(StoreError::RootConflict { repo: repo.clone(), expected: expected.copied(), actual });
+    }
+    Ok(())
+}
+
+impl RepoStore for MemoryStore {
+    async fn apply_commit(&self, write: &CommitWrite) -> Result<(), StoreError> {
+        let mut repos = self.lock();
+        let r = repos.entry(write.repo.clone()).or_default();
+        check_root(&write.repo, r, write.expected.as_ref())?;
+        for cid in &write.removed_nodes {
+            r.blocks.remove(cid);
+        }
+        for (cid, bytes) in &write.blocks {
+            r.blocks.insert(*cid, bytes.clone());
+        }
+        for rec in &write.records {
+            let key = (rec.collection.clone(), rec.rkey.clone());
+            match rec.cid {
+                Some(cid) => r.records.insert(key, cid),
+                None => r.records.remove(&key),
+            };
+        }
+        r.root = Some(write.root.clone());
+        Ok(())
+    }
+
+    async fn delete_repo(&self, repo: &Did) -> Result<(), StoreError> {
+        self.lock().remove(repo);
+        Ok(())
+    }
+}

@@ -1,0 +1,131 @@
+//! The storage traits every backend implements, and an in-memory backend.
+//!
+//! Repositories are content-addressed blocks plus one mutable pointer, the
+//! root (current commit CID and rev). Blocks are immutable, so any block
+//! cache is always coherent; the root only moves through compare-and-swap,
+//! so two writers can never silently overwrite each other. A whole commit
+//! (new blocks, the records index, the root) is applied by
+//! [`RepoStore::apply_commit`] in one transaction.
+//!
+//! The traits return `impl Future + Send` so backends need no boxing; code
+//! that stores repos is generic over them.
+
+mod memory;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+
+use bytes::Bytes;
+use cid::Cid;
+
+use crate::syntax::{Did, Tid};
+
+pub use memory::MemoryStore;
+
+/// Blocks keyed by CID, in CID order.
+pub type BlockMap = BTreeMap<Cid, Bytes>;
+
+/// Why a storage operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The root of `repo` was not what the writer expected: another commit won the race.
+    #[error("root of {repo} changed: expected {expected:?}, found {actual:?}")]
+    RootConflict {
+        /// The repository.
+        repo: Did,
+        /// The root the writer based its commit on.
+        expected: Option<Cid>,
+        /// The root that is actually stored.
+        actual: Option<Cid>,
+    },
+    /// A block that must exist is absent.
+    #[error("block {cid} of {repo} not found")]
+    BlockNotFound {
+        /// The repository.
+        repo: Did,
+        /// The missing block.
+        cid: Cid,
+    },
+    /// The backend failed (I/O, database, pool); the message names the cause.
+    #[error("storage backend error: {0}")]
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// The current state of a repository: its head commit and that commit's rev.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepoRoot {
+    /// CID of the signed commit block.
+    pub commit: Cid,
+    /// Revision (a TID) of that commit.
+    pub rev: Tid,
+}
+
+/// A record change inside a commit, for the backend's records index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexedRecord {
+    /// Collection NSID, e.g. `app.bsky.feed.post`.
+    pub collection: String,
+    /// Record key.
+    pub rkey: String,
+    /// The record's CID after the commit, or `None` when it was deleted.
+    pub cid: Option<Cid>,
+}
+
+/// Everything one commit changes, applied atomically by [`RepoStore::apply_commit`].
+#[derive(Debug, Clone)]
+pub struct CommitWrite {
+    /// The repository.
+    pub repo: Did,
+    /// The root the commit was built on (`None` for a repo's first commit).
+    pub expected: Option<Cid>,
+    /// The new root.
+    pub root: RepoRoot,
+    /// Blocks new in this commit (commit, MST nodes, records).
+    pub blocks: BlockMap,
+    /// MST node blocks that the new tree no longer references; safe to delete.
+    pub removed_nodes: Vec<Cid>,
+    /// Record changes for the records index.
+    pub records: Vec<IndexedRecord>,
+}
+
+/// Read and write access to the content-addressed blocks of repositories.
+pub trait Blockstore: Send + Sync {
+    /// One block of `repo`; `Ok(None)` when absent.
+    fn get(&self, repo: &Did, cid: &Cid) -> impl Future<Output = Result<Option<Bytes>, StoreError>> + Send;
+
+    /// The blocks of `repo` among `cids` that exist; absent ones are left out.
+    fn get_many(&self, repo: &Did, cids: &[Cid]) -> impl Future<Output = Result<BlockMap, StoreError>> + Send;
+
+    /// Whether `repo` has the block.
+    fn has(&self, repo: &Did, cid: &Cid) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Store blocks for `repo` (existing ones are left as they are).
+    fn put_many(&self, repo: &Did, blocks: &BlockMap) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// The mutable head pointer of each repository.
+pub trait RootStore: Send + Sync {
+    /// The current root of `repo`; `Ok(None)` when the repo does not exist.
+    fn get_root(&self, repo: &Did) -> impl Future<Output = Result<Option<RepoRoot>, StoreError>> + Send;
+
+    /// Move the root of `repo` from `expected` to `new`, or fail with
+    /// [`StoreError::RootConflict`] and change nothing.
+    fn swap_root(
+        &self,
+        repo: &Did,
+        expected: Option<&Cid>,
+        new: &RepoRoot,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// A store that can apply a whole commit atomically.
+pub trait RepoStore: Blockstore + RootStore {
+    /// Apply `write` in one transaction: put its blocks, update the records
+    /// index, drop `removed_nodes`, and swap the root from `write.expected`.
+    /// On [`StoreError::RootConflict`] (or any error) nothing is written.
+    fn apply_commit(&self, write: &CommitWrite) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Delete every block, record index entry and the root of `repo`.
+    fn delete_repo(&self, repo: &Did) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
