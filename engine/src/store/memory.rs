@@ -6,7 +6,7 @@ use std::sync::{Mutex, MutexGuard};
 use bytes::Bytes;
 use cid::Cid;
 
-use super::{BlockMap, Blockstore, CommitWrite, RepoRoot, RepoStore, RootStore, StoreError};
+use super::{BlockMap, Blockstore, CommitWrite, RepoRoot, RepoStore, RootConflict, RootStore, StoreError};
 use crate::syntax::Did;
 
 #[derive(Debug, Default)]
@@ -90,7 +90,11 @@ impl RootStore for MemoryStore {
 fn check_root(repo: &Did, r: &Repo, expected: Option<&Cid>) -> Result<(), StoreError> {
     let actual = r.root.as_ref().map(|root| root.commit);
     if actual.as_ref() != expected {
-        return Err(StoreError::RootConflict { repo: repo.clone(), expected: expected.copied(), actual });
+        return Err(StoreError::RootConflict(Box::new(RootConflict {
+            repo: repo.clone(),
+            expected: expected.copied(),
+            actual,
+        })));
     }
     Ok(())
 }

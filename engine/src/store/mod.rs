@@ -29,16 +29,9 @@ pub type BlockMap = BTreeMap<Cid, Bytes>;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
-    /// The root of `repo` was not what the writer expected: another commit won the race.
-    #[error("root of {repo} changed: expected {expected:?}, found {actual:?}")]
-    RootConflict {
-        /// The repository.
-        repo: Did,
-        /// The root the writer based its commit on.
-        expected: Option<Cid>,
-        /// The root that is actually stored.
-        actual: Option<Cid>,
-    },
+    /// The root of a repo was not what the writer expected: another commit won the race.
+    #[error("{0}")]
+    RootConflict(Box<RootConflict>),
     /// A block that must exist is absent.
     #[error("block {cid} of {repo} not found")]
     BlockNotFound {
@@ -50,6 +43,18 @@ pub enum StoreError {
     /// The backend failed (I/O, database, pool); the message names the cause.
     #[error("storage backend error: {0}")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// A lost compare-and-swap on a repository root.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("root of {repo} changed: expected {expected:?}, found {actual:?}")]
+pub struct RootConflict {
+    /// The repository.
+    pub repo: Did,
+    /// The root the writer based its commit on.
+    pub expected: Option<Cid>,
+    /// The root that is actually stored.
+    pub actual: Option<Cid>,
 }
 
 /// The current state of a repository: its head commit and that commit's rev.
