@@ -16,6 +16,7 @@
 #![deny(missing_docs)]
 
 pub mod data;
+pub mod mst;
 pub mod store;
 pub mod syntax;
 
