@@ -43,7 +43,7 @@ pub use load::LoadError;
 pub use load::load;
 pub use node::{Entry, Node, common_prefix_len, key_depth};
 pub use proof::covering_proof;
-pub use read::{get, layer, list, walk_nodes};
+pub use read::{KeyValue, LeafVisitor, NodeVisitor, get, layer, list, walk_nodes};
 pub use store::NodeStore;
 
 use cid::Cid;

@@ -39,8 +39,17 @@ pub fn layer(nodes: &NodeStore, cid: &Cid) -> Result<u8, MstError> {
     }
 }
 
+/// A key and its value, as listed.
+pub type KeyValue = (Box<[u8]>, Cid);
+
+/// A callback for each node visited by [`walk_nodes`].
+pub type NodeVisitor<'a> = &'a mut dyn FnMut(&Cid) -> Result<(), MstError>;
+
+/// A callback for each entry visited by [`walk_nodes`].
+pub type LeafVisitor<'a> = &'a mut dyn FnMut(&[u8], &Cid) -> Result<(), MstError>;
+
 /// Up to `limit` entries with keys `>= from`, in key order.
-pub fn list(nodes: &NodeStore, root: &Cid, from: &[u8], limit: usize) -> Result<Vec<(Box<[u8]>, Cid)>, MstError> {
+pub fn list(nodes: &NodeStore, root: &Cid, from: &[u8], limit: usize) -> Result<Vec<KeyValue>, MstError> {
     let mut out = Vec::new();
     if limit > 0 {
         list_into(nodes, root, from, limit, &mut out)?;
@@ -48,13 +57,7 @@ pub fn list(nodes: &NodeStore, root: &Cid, from: &[u8], limit: usize) -> Result<
     Ok(out)
 }
 
-fn list_into(
-    nodes: &NodeStore,
-    cid: &Cid,
-    from: &[u8],
-    limit: usize,
-    out: &mut Vec<(Box<[u8]>, Cid)>,
-) -> Result<(), MstError> {
+fn list_into(nodes: &NodeStore, cid: &Cid, from: &[u8], limit: usize, out: &mut Vec<KeyValue>) -> Result<(), MstError> {
     let node = nodes.get(cid)?;
     // Entries before `start` have keys < from, and so do their left gaps.
     let start = match node.search(from) {
@@ -82,8 +85,8 @@ fn list_into(
 pub fn walk_nodes(
     nodes: &NodeStore,
     root: &Cid,
-    visit_node: &mut dyn FnMut(&Cid) -> Result<(), MstError>,
-    visit_leaf: &mut dyn FnMut(&[u8], &Cid) -> Result<(), MstError>,
+    visit_node: NodeVisitor<'_>,
+    visit_leaf: LeafVisitor<'_>,
 ) -> Result<(), MstError> {
     let node = nodes.get(root)?;
     visit_node(root)?;

@@ -79,8 +79,8 @@ impl NodeStore {
     fn put_node(&mut self, node: Node) -> Cid {
         let bytes = node.encode();
         let cid = cid_for_dag_cbor(&bytes);
-        if !self.nodes.contains_key(&cid) {
-            self.nodes.insert(cid, Stored { node: Arc::new(node), bytes: Bytes::from(bytes) });
+        if let std::collections::hash_map::Entry::Vacant(slot) = self.nodes.entry(cid) {
+            slot.insert(Stored { node: Arc::new(node), bytes: Bytes::from(bytes) });
             self.created.insert(cid);
         }
         cid
