@@ -15,8 +15,10 @@
 //! | [`store`] | the `Blockstore` / `RootStore` traits every backend implements |
 #![deny(missing_docs)]
 
+pub mod commit;
 pub mod data;
 pub mod mst;
+pub mod repo;
 pub mod store;
 pub mod syntax;
 

@@ -7,11 +7,18 @@ use bytes::Bytes;
 use cid::Cid;
 
 use super::{BlockMap, Blockstore, CommitWrite, RepoRoot, RepoStore, RootConflict, RootStore, StoreError};
-use crate::syntax::Did;
+use crate::syntax::{Did, Tid};
+
+/// A block and the rev of the commit that last wrote it (`None` for `put_many`).
+#[derive(Debug)]
+struct Block {
+    bytes: Bytes,
+    rev: Option<Tid>,
+}
 
 #[derive(Debug, Default)]
 struct Repo {
-    blocks: HashMap<Cid, Bytes>,
+    blocks: HashMap<Cid, Block>,
     root: Option<RepoRoot>,
     records: BTreeMap<(String, String), Cid>,
 }
@@ -50,13 +57,13 @@ impl MemoryStore {
 
 impl Blockstore for MemoryStore {
     async fn get(&self, repo: &Did, cid: &Cid) -> Result<Option<Bytes>, StoreError> {
-        Ok(self.lock().get(repo).and_then(|r| r.blocks.get(cid).cloned()))
+        Ok(self.lock().get(repo).and_then(|r| r.blocks.get(cid).map(|b| b.bytes.clone())))
     }
 
     async fn get_many(&self, repo: &Did, cids: &[Cid]) -> Result<BlockMap, StoreError> {
         let repos = self.lock();
         let Some(r) = repos.get(repo) else { return Ok(BlockMap::new()) };
-        Ok(cids.iter().filter_map(|cid| r.blocks.get(cid).map(|b| (*cid, b.clone()))).collect())
+        Ok(cids.iter().filter_map(|cid| r.blocks.get(cid).map(|b| (*cid, b.bytes.clone()))).collect())
     }
 
     async fn has(&self, repo: &Did, cid: &Cid) -> Result<bool, StoreError> {
@@ -67,7 +74,7 @@ impl Blockstore for MemoryStore {
         let mut repos = self.lock();
         let r = repos.entry(repo.clone()).or_default();
         for (cid, bytes) in blocks {
-            r.blocks.entry(*cid).or_insert_with(|| bytes.clone());
+            r.blocks.entry(*cid).or_insert_with(|| Block { bytes: bytes.clone(), rev: None });
         }
         Ok(())
     }
@@ -108,7 +115,7 @@ impl RepoStore for MemoryStore {
             r.blocks.remove(cid);
         }
         for (cid, bytes) in &write.blocks {
-            r.blocks.insert(*cid, bytes.clone());
+            r.blocks.insert(*cid, Block { bytes: bytes.clone(), rev: Some(write.root.rev.clone()) });
         }
         for rec in &write.records {
             let key = (rec.collection.clone(), rec.rkey.clone());
@@ -119,6 +126,16 @@ impl RepoStore for MemoryStore {
         }
         r.root = Some(write.root.clone());
         Ok(())
+    }
+
+    async fn blocks_since(&self, repo: &Did, since: &Tid) -> Result<BlockMap, StoreError> {
+        let repos = self.lock();
+        let Some(r) = repos.get(repo) else { return Ok(BlockMap::new()) };
+        Ok(r.blocks
+            .iter()
+            .filter(|(_, b)| b.rev.as_ref().is_some_and(|rev| rev > since))
+            .map(|(cid, b)| (*cid, b.bytes.clone()))
+            .collect())
     }
 
     async fn delete_repo(&self, repo: &Did) -> Result<(), StoreError> {

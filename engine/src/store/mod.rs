@@ -131,6 +131,12 @@ pub trait RepoStore: Blockstore + RootStore {
     /// On [`StoreError::RootConflict`] (or any error) nothing is written.
     fn apply_commit(&self, write: &CommitWrite) -> impl Future<Output = Result<(), StoreError>> + Send;
 
+    /// The blocks written by commits of `repo` with a rev greater than
+    /// `since` (a block written again by a later commit counts as written
+    /// then). Blocks stored with [`Blockstore::put_many`] have no rev and
+    /// are never included.
+    fn blocks_since(&self, repo: &Did, since: &Tid) -> impl Future<Output = Result<BlockMap, StoreError>> + Send;
+
     /// Delete every block, record index entry and the root of `repo`.
     fn delete_repo(&self, repo: &Did) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
