@@ -8,6 +8,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use super::{SyntaxError, SyntaxKind, string_type};
 
 const ALPHABET: &[u8; 32] = b"234567abcdefghijklmnopqrstuvwxyz";
+/// The largest timestamp a TID can hold (53 bits of microseconds).
+const MAX_MICROS: u64 = (1 << 53) - 1;
 
 /// A valid TID, e.g. `3jzfcijpj2z2a`. Ordering of TIDs is their time order.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -32,9 +34,10 @@ impl Tid {
         Ok(Tid(s.to_owned()))
     }
 
-    /// Build a TID from microseconds since the Unix epoch and a 10-bit clock id.
+    /// Build a TID from microseconds since the Unix epoch and a 10-bit clock id (only the low
+    /// 53 bits of `micros` and the low 10 bits of `clock_id` are used).
     pub fn from_parts(micros: u64, clock_id: u16) -> Tid {
-        Tid::from_integer(((micros & ((1 << 53) - 1)) << 10) | u64::from(clock_id & 0x3ff))
+        Tid::from_integer(((micros & MAX_MICROS) << 10) | u64::from(clock_id & 0x3ff))
     }
 
     fn from_integer(value: u64) -> Tid {
@@ -59,12 +62,21 @@ impl Tid {
     pub fn timestamp_micros(&self) -> u64 {
         self.to_integer() >> 10
     }
+
+    /// The 10-bit clock id encoded in this TID.
+    pub fn clock_id(&self) -> u16 {
+        (self.to_integer() & 0x3ff) as u16
+    }
 }
 
 /// A TID source that never repeats and never goes backwards within a process,
 /// even if the system clock does. Safe to share between threads.
+///
+/// The timestamp part saturates at its 53-bit maximum (in the year 2255) instead of wrapping
+/// to zero; past that point TIDs from one clock would repeat.
 #[derive(Debug)]
 pub struct TidClock {
+    /// The timestamp (microseconds) of the last TID handed out, 0 before the first.
     last: AtomicU64,
     clock_id: u16,
 }
@@ -91,24 +103,112 @@ impl TidClock {
     /// The next TID: the current time in microseconds, or one past the last TID
     /// this clock handed out, whichever is greater.
     pub fn next(&self) -> Tid {
-        self.next_after_micros(0)
+        self.next_at(now_micros(), 0)
     }
 
     /// The next TID that is also strictly greater than `prev` (e.g. a repo's
     /// current rev, which may come from before a restart or another node).
+    /// If `prev` already holds the largest possible timestamp, the result has that same
+    /// timestamp and so may not be greater.
     pub fn next_after(&self, prev: &Tid) -> Tid {
-        self.next_after_micros(prev.timestamp_micros() + 1)
+        self.next_at(now_micros(), prev.timestamp_micros() + 1)
     }
 
-    fn next_after_micros(&self, floor: u64) -> Tid {
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0);
+    /// The TID for a clock reading of `now` microseconds: at least `floor`, and strictly after
+    /// every TID this clock handed out before, whatever `now` says.
+    fn next_at(&self, now: u64, floor: u64) -> Tid {
         let mut last = self.last.load(Ordering::Relaxed);
         loop {
-            let candidate = now.max(last + 1).max(floor);
+            let candidate = now.max(last + 1).max(floor).min(MAX_MICROS);
             match self.last.compare_exchange_weak(last, candidate, Ordering::Relaxed, Ordering::Relaxed) {
                 Ok(_) => return Tid::from_parts(candidate, self.clock_id),
                 Err(actual) => last = actual,
             }
+        }
+    }
+}
+
+/// The system clock in microseconds since the Unix epoch (0 if it reads before 1970).
+fn now_micros() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX)).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+    use std::sync::Arc;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    #[test]
+    fn strictly_increasing_when_the_clock_goes_backwards() {
+        let clock = TidClock::with_clock_id(5);
+        let readings = [1_000, 1_000, 999, 500, 0, 1_001, 1_001, 2_000, 1_500, 2_000, 10, 3_000];
+        let tids: Vec<Tid> = readings.iter().map(|&now| clock.next_at(now, 0)).collect();
+        for pair in tids.windows(2) {
+            assert!(pair[0] < pair[1], "{} then {}", pair[0], pair[1]);
+            assert!(pair[0].to_integer() < pair[1].to_integer());
+        }
+        assert_eq!(tids[0].timestamp_micros(), 1_000);
+        assert_eq!(tids[7].timestamp_micros(), 2_000);
+        assert_eq!(tids[11].timestamp_micros(), 3_000);
+        assert!(tids.iter().all(|t| t.clock_id() == 5));
+    }
+
+    #[test]
+    fn next_after_passes_a_future_tid() {
+        let clock = TidClock::with_clock_id(0);
+        let future = Tid::from_parts(now_micros() + 3_600_000_000, 1023);
+        let next = clock.next_after(&future);
+        assert!(next > future);
+        assert!(clock.next() > next, "the clock remembers the jump");
+    }
+
+    #[test]
+    fn saturates_instead_of_wrapping() {
+        let clock = TidClock::with_clock_id(0);
+        let max = Tid::parse("jzzzzzzzzzzzz").expect("largest TID");
+        let next = clock.next_after(&max);
+        assert_eq!(next.timestamp_micros(), MAX_MICROS);
+        assert!(clock.next().timestamp_micros() == MAX_MICROS);
+    }
+
+    #[test]
+    fn unique_across_threads() {
+        const THREADS: usize = 4;
+        const PER_THREAD: usize = 5_000;
+        let clock = Arc::new(TidClock::new());
+        let handles: Vec<_> = (0..THREADS)
+            .map(|_| {
+                let clock = Arc::clone(&clock);
+                std::thread::spawn(move || (0..PER_THREAD).map(|_| clock.next()).collect::<Vec<Tid>>())
+            })
+            .collect();
+        let mut all = HashSet::new();
+        for handle in handles {
+            let tids = handle.join().expect("TID thread does not panic");
+            assert!(tids.windows(2).all(|pair| pair[0] < pair[1]), "each thread sees increasing TIDs");
+            all.extend(tids);
+        }
+        assert_eq!(all.len(), THREADS * PER_THREAD);
+    }
+
+    proptest! {
+        #[test]
+        fn from_parts_round_trip(micros in 0..=MAX_MICROS, clock_id in 0u16..1024) {
+            let tid = Tid::from_parts(micros, clock_id);
+            let parsed = Tid::parse(tid.as_str()).expect("from_parts makes valid TIDs");
+            prop_assert_eq!(parsed.timestamp_micros(), micros);
+            prop_assert_eq!(parsed.clock_id(), clock_id);
+            prop_assert_eq!(&parsed, &tid);
+        }
+
+        #[test]
+        fn order_matches_integer_order(a in 0..=MAX_MICROS, b in 0..=MAX_MICROS, ca in 0u16..1024, cb in 0u16..1024) {
+            let (x, y) = (Tid::from_parts(a, ca), Tid::from_parts(b, cb));
+            prop_assert_eq!(x.cmp(&y), x.to_integer().cmp(&y.to_integer()));
         }
     }
 }
