@@ -15,6 +15,7 @@
 //! | [`store`] | the `Blockstore` / `RootStore` traits every backend implements |
 #![deny(missing_docs)]
 
+pub mod car;
 pub mod commit;
 pub mod data;
 pub mod mst;

@@ -43,6 +43,19 @@ pub fn cid_matches(cid: &Cid, bytes: &[u8]) -> bool {
     cid.hash().digest() == Sha256::digest(bytes).as_slice()
 }
 
+/// Call `f` with the binary form of `cid`, written into a stack buffer (no allocation for any
+/// CID with a digest of up to 64 bytes, which is every CID the `cid` crate can hold).
+pub(crate) fn with_cid_bytes<T>(cid: &Cid, f: impl FnOnce(&[u8]) -> T) -> T {
+    let mut buf = [0u8; 128];
+    let len = cid.encoded_len();
+    if let Some(slot) = buf.get_mut(..len)
+        && cid.write_bytes(&mut *slot).is_ok()
+    {
+        return f(slot);
+    }
+    f(&cid.to_bytes())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
