@@ -16,6 +16,8 @@
 #![deny(missing_docs)]
 
 pub mod data;
+pub mod identity;
+pub mod keys;
 pub mod store;
 pub mod syntax;
 
