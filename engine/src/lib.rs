@@ -18,6 +18,8 @@
 pub mod car;
 pub mod commit;
 pub mod data;
+pub mod identity;
+pub mod keys;
 pub mod mst;
 pub mod repo;
 pub mod store;

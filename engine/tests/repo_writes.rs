@@ -207,7 +207,7 @@ async fn swaps_existence_and_limits() {
         match (name, &err) {
             ("exists", Err(RepoError::RecordExists(_)))
             | ("not found", Err(RepoError::RecordNotFound(_)))
-            | ("swap" | "swap commit", Err(RepoError::InvalidSwap { .. }))
+            | ("swap" | "swap commit", Err(RepoError::InvalidSwap(_)))
             | ("type mismatch" | "duplicate path", Err(RepoError::InvalidWrite(_)))
             | ("atomic batch", Err(RepoError::RecordNotFound(_)))
             | ("too many", Err(RepoError::TooManyWrites { .. }))

@@ -113,14 +113,21 @@ pub fn remove(nodes: &mut NodeStore, root: &Cid, key: &[u8]) -> Result<(Cid, Cid
     let root_layer = layer(nodes, root)?;
     let (new_root, old) = remove_at(nodes, *root, root_layer, key, key_depth(key))?;
     let old = old.ok_or_else(not_found)?;
-    // Trim the top: a root without entries is replaced by its child.
+    // Trim the top: a root without entries is replaced by its child. A
+    // layer-0 node always has entries, so it is not read (in a partial tree,
+    // such as a firehose slice, it may be absent).
     let mut root = new_root;
+    let mut root_layer = root_layer;
     while let Some(cid) = root {
+        if root_layer == 0 {
+            break;
+        }
         let node = nodes.get(&cid)?;
         if !node.entries.is_empty() {
             break;
         }
         root = node.left;
+        root_layer -= 1;
     }
     Ok((root.unwrap_or_else(|| nodes.empty_root()), old))
 }

@@ -81,8 +81,10 @@ impl NodeStore {
         let cid = cid_for_dag_cbor(&bytes);
         if let std::collections::hash_map::Entry::Vacant(slot) = self.nodes.entry(cid) {
             slot.insert(Stored { node: Arc::new(node), bytes: Bytes::from(bytes) });
-            self.created.insert(cid);
         }
+        // Marked even when already held: a node made by an earlier, abandoned
+        // edit (say a commit that lost the root race) was never stored.
+        self.created.insert(cid);
         cid
     }
 
@@ -91,7 +93,8 @@ impl NodeStore {
         self.put_node(Node::default())
     }
 
-    /// Whether this node was made by an edit since the last [`NodeStore::take_created`].
+    /// Whether this node was made (or made again) by an edit since the last
+    /// [`NodeStore::take_created`].
     pub fn is_created(&self, cid: &Cid) -> bool {
         self.created.contains(cid)
     }

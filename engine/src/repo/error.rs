@@ -22,15 +22,8 @@ pub enum RepoError {
     #[error("invalid write: {0}")]
     InvalidWrite(String),
     /// A swap condition failed: the record (or commit) is not what the caller expected.
-    #[error("swap failed for {path}: expected {expected:?}, found {actual:?}")]
-    InvalidSwap {
-        /// The repo path (or `commit` for swapCommit).
-        path: String,
-        /// What the caller expected.
-        expected: Option<Cid>,
-        /// What is there.
-        actual: Option<Cid>,
-    },
+    #[error("{0}")]
+    InvalidSwap(Box<SwapMismatch>),
     /// A create named a record that exists.
     #[error("record {0} already exists")]
     RecordExists(String),
@@ -81,6 +74,24 @@ pub enum RepoError {
     /// A CAR file is invalid.
     #[error("invalid CAR: {0}")]
     Car(String),
+}
+
+/// A failed swap condition: what the caller expected and what is there.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("swap failed for {path}: expected {expected:?}, found {actual:?}")]
+pub struct SwapMismatch {
+    /// The repo path (`commit` for swapCommit, `prevData` for an inversion).
+    pub path: String,
+    /// What the caller expected.
+    pub expected: Option<Cid>,
+    /// What is there.
+    pub actual: Option<Cid>,
+}
+
+impl RepoError {
+    pub(crate) fn swap(path: impl Into<String>, expected: Option<Cid>, actual: Option<Cid>) -> RepoError {
+        RepoError::InvalidSwap(Box::new(SwapMismatch { path: path.into(), expected, actual }))
+    }
 }
 
 impl From<LoadError> for RepoError {

@@ -59,8 +59,7 @@ impl<S: RepoStore> FullExport<'_, S> {
     /// Load the commit and every MST node; emit the header and commit block.
     async fn start(&mut self) -> Result<Bytes, RepoError> {
         let root = self.store.get_root(self.did).await?.ok_or_else(|| RepoError::RepoNotFound(self.did.clone()))?;
-        let commit_bytes =
-            self.store.get(self.did, &root.commit).await?.ok_or(RepoError::MissingBlock(root.commit))?;
+        let commit_bytes = self.store.get(self.did, &root.commit).await?.ok_or(RepoError::MissingBlock(root.commit))?;
         let commit = Commit::decode(&commit_bytes)?;
         let mut frontier = vec![commit.data];
         while !frontier.is_empty() {
@@ -75,22 +74,22 @@ impl<S: RepoStore> FullExport<'_, S> {
             frontier = next;
         }
         let mut seen = HashSet::new();
-        let mut order = Vec::new();
+        let order = std::cell::RefCell::new(Vec::new());
         mst::walk_nodes(
             &self.nodes,
             &commit.data,
             &mut |cid| {
-                order.push(Block::Node(*cid));
+                order.borrow_mut().push(Block::Node(*cid));
                 Ok(())
             },
             &mut |_, cid| {
                 if seen.insert(*cid) {
-                    order.push(Block::Record(*cid));
+                    order.borrow_mut().push(Block::Record(*cid));
                 }
                 Ok(())
             },
         )?;
-        self.order = order.into_iter();
+        self.order = order.into_inner().into_iter();
         let mut out = encode_header(&[root.commit]);
         encode_block_into(&mut out, &root.commit, &commit_bytes);
         Ok(Bytes::from(out))

@@ -82,7 +82,11 @@ pub fn verify_repo_car(car: &[u8], key: Option<&PublicKey>, limits: CarLimits) -
             records.push((path, *value));
         }
         if root != commit.data {
-            return Err(MstError::InvalidNode { cid: commit.data, reason: format!("tree is not canonical: rebuilt root {root}") }.into());
+            return Err(MstError::InvalidNode {
+                cid: commit.data,
+                reason: format!("tree is not canonical: rebuilt root {root}"),
+            }
+            .into());
         }
     }
     Ok(VerifiedRepo { commit_cid, commit, records, missing, layer })

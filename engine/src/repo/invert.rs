@@ -21,7 +21,7 @@ pub fn invert_commit(blocks: &HashMap<Cid, Bytes>, data: &Cid, ops: &[RepoOp]) -
     let mut root = *data;
     for op in ops.iter().rev() {
         let key = op.path.as_bytes();
-        let mismatch = |found: Option<Cid>| RepoError::InvalidSwap { path: op.path.clone(), expected: op.cid, actual: found };
+        let mismatch = |found: Option<Cid>| RepoError::swap(op.path.clone(), op.cid, found);
         root = with_blocks(&mut nodes, blocks, |nodes| -> Result<Result<Cid, RepoError>, MstError> {
             Ok(match (op.action, op.prev) {
                 (WriteAction::Create, _) => match mst::remove(nodes, &root, key) {
@@ -34,7 +34,9 @@ pub fn invert_commit(blocks: &HashMap<Cid, Bytes>, data: &Cid, ops: &[RepoOp]) -
                     let (new, old) = mst::insert(nodes, &root, key, prev)?;
                     if old == op.cid { Ok(new) } else { Err(mismatch(old)) }
                 }
-                (_, None) => Err(RepoError::InvalidWrite(format!("{} op on {} has no prev", op.action.as_str(), op.path))),
+                (_, None) => {
+                    Err(RepoError::InvalidWrite(format!("{} op on {} has no prev", op.action.as_str(), op.path)))
+                }
             })
         })??;
     }
@@ -60,12 +62,7 @@ fn with_blocks<T>(
 /// Verify a commit's CAR slice as a relay does: the first root is a v3
 /// commit signed by `key`; created and updated records are in the slice with
 /// the CIDs the ops give; and inverting the ops gives `prev_data`.
-pub fn verify_commit_slice(
-    car: &[u8],
-    key: &PublicKey,
-    ops: &[RepoOp],
-    prev_data: &Cid,
-) -> Result<Commit, RepoError> {
+pub fn verify_commit_slice(car: &[u8], key: &PublicKey, ops: &[RepoOp], prev_data: &Cid) -> Result<Commit, RepoError> {
     let (roots, block_list) = read_car(car, CarLimits::default()).map_err(|e| RepoError::Car(e.to_string()))?;
     let commit_cid = *roots.first().ok_or_else(|| RepoError::Car("no root".into()))?;
     let blocks: HashMap<Cid, Bytes> = block_list.into_iter().map(|(c, b)| (c, Bytes::from(b))).collect();
@@ -81,7 +78,7 @@ pub fn verify_commit_slice(
     }
     let inverted = invert_commit(&blocks, &commit.data, ops)?;
     if inverted != *prev_data {
-        return Err(RepoError::InvalidSwap { path: "prevData".into(), expected: Some(*prev_data), actual: Some(inverted) });
+        return Err(RepoError::swap("prevData", Some(*prev_data), Some(inverted)));
     }
     Ok(commit)
 }

@@ -26,7 +26,7 @@ mod invert;
 mod ops;
 mod writer;
 
-pub use error::RepoError;
+pub use error::{RepoError, SwapMismatch};
 pub use export::{CarChunks, export_car, export_diff_car};
 pub use import::{VerifiedRepo, verify_repo_car};
 pub use invert::{invert_commit, verify_commit_slice};

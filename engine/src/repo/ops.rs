@@ -98,7 +98,9 @@ pub(crate) fn encode_write(write: RecordWrite) -> Result<EncodedWrite, RepoError
     let path = write.path();
     let block = match (&write.action, &write.record) {
         (WriteAction::Delete, None) => None,
-        (WriteAction::Delete, Some(_)) => return Err(RepoError::InvalidWrite(format!("delete of {path} has a record"))),
+        (WriteAction::Delete, Some(_)) => {
+            return Err(RepoError::InvalidWrite(format!("delete of {path} has a record")));
+        }
         (_, None) => return Err(RepoError::InvalidWrite(format!("write of {path} has no record"))),
         (_, Some(record)) => {
             check_record_type(record, &write.collection, &path)?;

@@ -13,8 +13,11 @@ use crate::mst::{self, NodeStore};
 use crate::store::{BlockMap, CommitWrite, IndexedRecord, RepoRoot, RepoStore, StoreError};
 use crate::syntax::{Did, Tid, TidClock};
 
-/// How many times a batch is re-applied after losing the root race.
-const MAX_ATTEMPTS: usize = 8;
+/// How many times a batch is re-applied after losing the root race. Servers
+/// should serialize writes to one repo (a per-repo lock) so that this only
+/// matters across nodes; it is high so that even unserialized writers
+/// (the concurrency test runs 8) practically never starve.
+const MAX_ATTEMPTS: usize = 64;
 
 /// What one commit did: everything the store persisted and a firehose
 /// `#commit` event needs.
@@ -70,8 +73,7 @@ impl Repo {
 
     /// Load the repository `did` at its current root.
     pub async fn load<S: RepoStore>(store: &S, did: &Did) -> Result<Repo, RepoError> {
-        let root = store.get_root(did).await?.ok_or_else(|| RepoError::RepoNotFound(did.clone()))?;
-        let data = read_commit(store, did, &root.commit).await?.data;
+        let (root, data) = read_head(store, did).await?;
         Ok(Repo { did: did.clone(), root, data, nodes: NodeStore::new() })
     }
 
@@ -100,7 +102,8 @@ impl Repo {
             expected: None,
             root: root.clone(),
             blocks: blocks.clone(),
-            removed_nodes: Vec::new(),
+            removed_blocks: Vec::new(),
+            released_records: Vec::new(),
             records: Vec::new(),
         };
         match store.apply_commit(&write).await {
@@ -143,11 +146,9 @@ impl Repo {
 
     /// Re-read the current root from the store (after another writer committed).
     pub async fn refresh<S: RepoStore>(&mut self, store: &S) -> Result<(), RepoError> {
-        let root = store.get_root(&self.did).await?.ok_or_else(|| RepoError::RepoNotFound(self.did.clone()))?;
-        if root != self.root {
-            self.data = read_commit(store, &self.did, &root.commit).await?.data;
-            self.root = root;
-        }
+        let (root, data) = read_head(store, &self.did).await?;
+        self.root = root;
+        self.data = data;
         Ok(())
     }
 
@@ -174,13 +175,21 @@ impl Repo {
             if let Some(expected) = swap_commit
                 && expected != self.root.commit
             {
-                return Err(RepoError::InvalidSwap {
-                    path: "commit".into(),
-                    expected: Some(expected),
-                    actual: Some(self.root.commit),
-                });
+                return Err(RepoError::swap("commit", Some(expected), Some(self.root.commit)));
             }
-            let (result, write) = self.prepare(store, key, clock, &writes).await?;
+            let (result, write) = match self.prepare(store, key, clock, &writes).await {
+                // A concurrent commit may have deleted nodes of the state we
+                // started from: move to the new state and try again.
+                Err(RepoError::MissingBlock(cid)) => {
+                    let before = self.root.commit;
+                    self.refresh(store).await?;
+                    if self.root.commit == before {
+                        return Err(RepoError::MissingBlock(cid));
+                    }
+                    continue;
+                }
+                other => other?,
+            };
             match store.apply_commit(&write).await {
                 Ok(()) => {
                     self.root = write.root;
@@ -245,7 +254,9 @@ impl Repo {
             stack.extend(node.entries.iter().filter_map(|e| e.right));
         }
         // Old nodes that the new tree no longer references.
-        let removed_nodes = removed_nodes(&self.nodes, &prev_data, &data, &blocks);
+        let mut removed_blocks = removed_nodes(&self.nodes, &prev_data, &data, &blocks);
+        removed_blocks.push(self.root.commit);
+        let released_records: Vec<Cid> = ops.iter().filter_map(|op| op.prev).collect();
         let mut slice = blocks.clone();
         for w in writes {
             let proof =
@@ -273,7 +284,8 @@ impl Repo {
             expected: Some(self.root.commit),
             root,
             blocks,
-            removed_nodes,
+            removed_blocks,
+            released_records,
             records,
         };
         let result = CommitResult {
@@ -302,7 +314,7 @@ fn check_swap(w: &EncodedWrite, current: Option<Cid>) -> Result<(), RepoError> {
     if let Some(expected) = w.write.swap
         && Some(expected) != current
     {
-        return Err(RepoError::InvalidSwap { path: w.path.clone(), expected: Some(expected), actual: current });
+        return Err(RepoError::swap(w.path.clone(), Some(expected), current));
     }
     Ok(())
 }
@@ -334,7 +346,20 @@ fn removed_nodes(nodes: &NodeStore, old: &Cid, new: &Cid, new_blocks: &BlockMap)
     removed
 }
 
-async fn read_commit<S: RepoStore>(store: &S, did: &Did, cid: &Cid) -> Result<Commit, RepoError> {
-    let bytes = store.get(did, cid).await?.ok_or(RepoError::MissingBlock(*cid))?;
-    Ok(Commit::decode(&bytes)?)
+/// The current root of `did` and its commit's MST root. A commit that
+/// replaces the root deletes the previous commit block, so a reader that
+/// finds its commit gone reads the root again.
+async fn read_head<S: RepoStore>(store: &S, did: &Did) -> Result<(RepoRoot, Cid), RepoError> {
+    let mut attempts = 0;
+    loop {
+        let root = store.get_root(did).await?.ok_or_else(|| RepoError::RepoNotFound(did.clone()))?;
+        match store.get(did, &root.commit).await? {
+            Some(bytes) => {
+                let data = Commit::decode(&bytes)?.data;
+                return Ok((root, data));
+            }
+            None if attempts < MAX_ATTEMPTS => attempts += 1,
+            None => return Err(RepoError::MissingBlock(root.commit)),
+        }
+    }
 }

@@ -111,7 +111,7 @@ impl RepoStore for MemoryStore {
         let mut repos = self.lock();
         let r = repos.entry(write.repo.clone()).or_default();
         check_root(&write.repo, r, write.expected.as_ref())?;
-        for cid in &write.removed_nodes {
+        for cid in &write.removed_blocks {
             r.blocks.remove(cid);
         }
         for (cid, bytes) in &write.blocks {
@@ -123,6 +123,11 @@ impl RepoStore for MemoryStore {
                 Some(cid) => r.records.insert(key, cid),
                 None => r.records.remove(&key),
             };
+        }
+        for cid in &write.released_records {
+            if !r.records.values().any(|c| c == cid) {
+                r.blocks.remove(cid);
+            }
         }
         r.root = Some(write.root.clone());
         Ok(())

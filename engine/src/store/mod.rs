@@ -88,8 +88,13 @@ pub struct CommitWrite {
     pub root: RepoRoot,
     /// Blocks new in this commit (commit, MST nodes, records).
     pub blocks: BlockMap,
-    /// MST node blocks that the new tree no longer references; safe to delete.
-    pub removed_nodes: Vec<Cid>,
+    /// Blocks of the previous state that nothing references any more (the
+    /// previous commit and replaced MST nodes); delete them.
+    pub removed_blocks: Vec<Cid>,
+    /// Record blocks that deleted or updated records used to reference;
+    /// delete each one unless a record in the index still has that CID
+    /// (identical records share a block).
+    pub released_records: Vec<Cid>,
     /// Record changes for the records index.
     pub records: Vec<IndexedRecord>,
 }
@@ -127,7 +132,8 @@ pub trait RootStore: Send + Sync {
 /// A store that can apply a whole commit atomically.
 pub trait RepoStore: Blockstore + RootStore {
     /// Apply `write` in one transaction: put its blocks, update the records
-    /// index, drop `removed_nodes`, and swap the root from `write.expected`.
+    /// index, delete `removed_blocks` and the unreferenced `released_records`,
+    /// and swap the root from `write.expected`.
     /// On [`StoreError::RootConflict`] (or any error) nothing is written.
     fn apply_commit(&self, write: &CommitWrite) -> impl Future<Output = Result<(), StoreError>> + Send;
 
