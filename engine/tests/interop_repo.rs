@@ -85,6 +85,15 @@ fn repo_cars_verify_as_expected() {
             failures.push(format!("{file}: did {}", repo.commit.did));
         }
         if car["complete"].as_bool() == Some(true) {
+            // Rebuilding the tree from its (key, CID) pairs gives the committed root.
+            let mut nodes = primal_pds_engine::mst::NodeStore::new();
+            let mut root = nodes.empty_root();
+            for (key, value) in &repo.records {
+                root = primal_pds_engine::mst::insert(&mut nodes, &root, key.as_bytes(), *value).expect("insert").0;
+            }
+            if root != repo.commit.data {
+                failures.push(format!("{file}: rebuilt root {root}"));
+            }
             if !repo.missing.is_empty() {
                 failures.push(format!("{file}: missing {:?}", repo.missing));
             }

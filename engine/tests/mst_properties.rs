@@ -79,7 +79,7 @@ proptest! {
             }
         }
         let listed: BTreeMap<Vec<u8>, Cid> =
-            mst::list(&nodes, &root, b"", usize::MAX).expect("list").into_iter().map(|(k, v)| (k.into_vec(), v)).collect();
+            mst::list(&nodes, &root, b"", usize::MAX).expect("list").into_iter().map(|(k, v)| (k.to_vec(), v)).collect();
         prop_assert_eq!(&listed, &model);
         let mut fresh = NodeStore::new();
         prop_assert_eq!(build(&mut fresh, &model, false), root);
@@ -128,7 +128,7 @@ proptest! {
         let map: BTreeMap<Vec<u8>, Cid> = keys.iter().map(|k| (key(*k), value(*k, 0))).collect();
         let mut nodes = NodeStore::new();
         let root = build(&mut nodes, &map, false);
-        let got: Vec<Vec<u8>> = mst::list(&nodes, &root, &key(from), limit).expect("list").into_iter().map(|(k, _)| k.into_vec()).collect();
+        let got: Vec<Vec<u8>> = mst::list(&nodes, &root, &key(from), limit).expect("list").into_iter().map(|(k, _)| k.to_vec()).collect();
         let want: Vec<Vec<u8>> = map.range(key(from)..).take(limit).map(|(k, _)| k.clone()).collect();
         prop_assert_eq!(got, want);
     }

@@ -260,3 +260,47 @@ async fn concurrent_writers_lose_nothing() {
     assert_eq!(store.block_count(&did()), 0);
     assert!(Repo::load(&*store, &did()).await.is_err());
 }
+
+/// A CAR whose commit (signed by `key`) points at `data`, holding `nodes` and one record.
+fn crafted_car(key: &Keypair, data: Cid, nodes: &[primal_pds_engine::mst::Node], record: &[u8]) -> Vec<u8> {
+    let commit = Commit::sign(did(), data, TidClock::new().next(), None, key);
+    let (commit_cid, commit_bytes) = commit.to_block();
+    let mut out = primal_pds_engine::car::encode_header(&[commit_cid]);
+    primal_pds_engine::car::encode_block_into(&mut out, &commit_cid, &commit_bytes);
+    for node in nodes {
+        let bytes = node.encode();
+        let cid = primal_pds_engine::data::cid::cid_for_dag_cbor(&bytes);
+        primal_pds_engine::car::encode_block_into(&mut out, &cid, &bytes);
+    }
+    let record_cid = primal_pds_engine::data::cid::cid_for_dag_cbor(record);
+    primal_pds_engine::car::encode_block_into(&mut out, &record_cid, record);
+    out
+}
+
+#[test]
+fn non_canonical_trees_are_rejected() {
+    use primal_pds_engine::data::cid::cid_for_dag_cbor;
+    use primal_pds_engine::mst::{Entry, Node, key_depth};
+    let key = Keypair::generate(Algorithm::K256);
+    let record = primal_pds_engine::data::cbor::encode_ipld(&post("x")).expect("encode");
+    let value = cid_for_dag_cbor(&record);
+    let cid_of = |n: &Node| cid_for_dag_cbor(&n.encode());
+    // Two keys of depth 0, in one leaf node: canonical.
+    let mut depth0 = (0..).map(|i| format!("app.bsky.feed.post/k{i:04}").into_bytes()).filter(|k| key_depth(k) == 0);
+    let (k1, k2) = (depth0.next().expect("a depth-0 key"), depth0.next().expect("a depth-0 key"));
+    let entry = |k: &[u8]| Entry { key: k.into(), value, right: None };
+    let leaf = Node { left: None, entries: vec![entry(&k1), entry(&k2)] };
+    let good = crafted_car(&key, cid_of(&leaf), std::slice::from_ref(&leaf), &record);
+    verify_repo_car(&good, Some(&key.public_key()), CarLimits::default()).expect("canonical tree");
+
+    // The same keys split into two leaves under an untrimmed, entry-less root.
+    let untrimmed = Node { left: Some(cid_of(&leaf)), entries: vec![] };
+    let car = crafted_car(&key, cid_of(&untrimmed), &[untrimmed.clone(), leaf.clone()], &record);
+    assert!(verify_repo_car(&car, Some(&key.public_key()), CarLimits::default()).is_err(), "untrimmed root");
+
+    // A depth-0 key placed as if it were layer 1, over a leaf.
+    let low = Node { left: None, entries: vec![entry(&k1)] };
+    let wrong_layer = Node { left: Some(cid_of(&low)), entries: vec![entry(&k2)] };
+    let car = crafted_car(&key, cid_of(&wrong_layer), &[wrong_layer.clone(), low], &record);
+    assert!(verify_repo_car(&car, Some(&key.public_key()), CarLimits::default()).is_err(), "wrong layer");
+}

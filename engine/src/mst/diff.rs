@@ -12,7 +12,7 @@ use super::{MstError, NodeStore, layer};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyChange {
     /// The key.
-    pub key: Box<[u8]>,
+    pub key: super::Key,
     /// Value in the old tree (`None` when the key was created).
     pub old: Option<Cid>,
     /// Value in the new tree (`None` when the key was deleted).
@@ -31,7 +31,7 @@ pub struct MstDiff {
 }
 
 enum Item {
-    Leaf(Box<[u8]>, Cid),
+    Leaf(super::Key, Cid),
     Tree(Cid, u8),
 }
 

@@ -41,7 +41,7 @@ pub use diff::{KeyChange, MstDiff, diff};
 pub use edit::{insert, remove};
 pub use load::LoadError;
 pub use load::load;
-pub use node::{Entry, Node, common_prefix_len, key_depth};
+pub use node::{Entry, Key, Node, common_prefix_len, key_depth};
 pub use proof::covering_proof;
 pub use read::{KeyValue, LeafVisitor, NodeVisitor, get, layer, list, walk_nodes};
 pub use store::NodeStore;

@@ -1,8 +1,10 @@
 //! MST nodes: the in-memory form with full keys, and the DAG-CBOR wire form
 //! with prefix-compressed keys (`{l, e: [{p, k, v, t}]}`).
 
+use std::sync::Arc;
+
 use cid::Cid;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use super::MstError;
@@ -25,11 +27,14 @@ pub fn common_prefix_len(a: &[u8], b: &[u8]) -> usize {
     a.iter().zip(b).take_while(|(x, y)| x == y).count()
 }
 
+/// An MST key. Shared, so copying a node for an edit does not copy its keys.
+pub type Key = Arc<[u8]>;
+
 /// One key of a node, with the subtree to its right.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
     /// The full key (the wire form's prefix compression is undone).
-    pub key: Box<[u8]>,
+    pub key: Key,
     /// CID of the record.
     pub value: Cid,
     /// The subtree of keys between this entry and the next (`t`).
@@ -45,14 +50,14 @@ pub struct Node {
     pub entries: Vec<Entry>,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct WireNode {
     e: Vec<WireEntry>,
     l: Option<Cid>,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct WireEntry {
     #[serde(with = "serde_bytes")]
@@ -87,21 +92,30 @@ impl Node {
         self.entries.binary_search_by(|e| (*e.key).cmp(key))
     }
 
-    /// Encode as canonical DAG-CBOR, compressing key prefixes.
+    /// Encode as canonical DAG-CBOR, compressing key prefixes:
+    /// `{"e": [{"k", "p", "t", "v"}...], "l"}` (keys in canonical order).
+    /// Hand-written because it runs for every node of every commit's path.
     pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(16 + self.entries.len() * 96);
+        out.extend_from_slice(&[0xa2, 0x61, b'e']);
+        put_head(&mut out, 4, self.entries.len() as u64);
         let mut prev: &[u8] = &[];
-        let e = self
-            .entries
-            .iter()
-            .map(|entry| {
-                let p = common_prefix_len(prev, &entry.key);
-                prev = &entry.key;
-                WireEntry { k: entry.key[p..].to_vec(), p: p as u64, t: entry.right, v: entry.value }
-            })
-            .collect();
-        let wire = WireNode { e, l: self.left };
-        // Byte strings, integers, CIDs and nulls always encode.
-        serde_ipld_dagcbor::to_vec(&wire).expect("an MST node always encodes")
+        for entry in &self.entries {
+            let p = common_prefix_len(prev, &entry.key);
+            out.extend_from_slice(&[0xa4, 0x61, b'k']);
+            put_head(&mut out, 2, (entry.key.len() - p) as u64);
+            out.extend_from_slice(&entry.key[p..]);
+            out.extend_from_slice(&[0x61, b'p']);
+            put_head(&mut out, 0, p as u64);
+            out.extend_from_slice(&[0x61, b't']);
+            put_link(&mut out, entry.right.as_ref());
+            out.extend_from_slice(&[0x61, b'v']);
+            put_link(&mut out, Some(&entry.value));
+            prev = &entry.key;
+        }
+        out.extend_from_slice(&[0x61, b'l']);
+        put_link(&mut out, self.left.as_ref());
+        out
     }
 
     /// Decode a node block, undoing prefix compression and checking that keys
@@ -128,9 +142,44 @@ impl Node {
             if !prev.is_empty() && key.as_slice() <= prev {
                 return Err(MstError::invalid(cid, "keys not strictly increasing"));
             }
-            entries.push(Entry { key: key.into_boxed_slice(), value: w.v, right: w.t });
+            entries.push(Entry { key: key.into(), value: w.v, right: w.t });
         }
         Ok(Node { left: wire.l, entries })
+    }
+}
+
+/// A CBOR head: major type and argument, in the shortest form.
+fn put_head(out: &mut Vec<u8>, major: u8, arg: u64) {
+    let major = major << 5;
+    match arg {
+        0..=23 => out.push(major | arg as u8),
+        24..=0xff => out.extend_from_slice(&[major | 24, arg as u8]),
+        0x100..=0xffff => {
+            out.push(major | 25);
+            out.extend_from_slice(&(arg as u16).to_be_bytes());
+        }
+        0x1_0000..=0xffff_ffff => {
+            out.push(major | 26);
+            out.extend_from_slice(&(arg as u32).to_be_bytes());
+        }
+        _ => {
+            out.push(major | 27);
+            out.extend_from_slice(&arg.to_be_bytes());
+        }
+    }
+}
+
+/// A CID link (tag 42 over the CID bytes with a leading zero) or null.
+fn put_link(out: &mut Vec<u8>, cid: Option<&Cid>) {
+    match cid {
+        None => out.push(0xf6),
+        Some(cid) => {
+            out.extend_from_slice(&[0xd8, 42]);
+            put_head(out, 2, cid.encoded_len() as u64 + 1);
+            out.push(0);
+            // Writing into a Vec cannot fail.
+            let _ = cid.write_bytes(&mut *out);
+        }
     }
 }
 

@@ -40,7 +40,7 @@ pub fn layer(nodes: &NodeStore, cid: &Cid) -> Result<u8, MstError> {
 }
 
 /// A key and its value, as listed.
-pub type KeyValue = (Box<[u8]>, Cid);
+pub type KeyValue = (super::Key, Cid);
 
 /// A callback for each node visited by [`walk_nodes`].
 pub type NodeVisitor<'a> = &'a mut dyn FnMut(&Cid) -> Result<(), MstError>;

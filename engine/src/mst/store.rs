@@ -104,6 +104,14 @@ impl NodeStore {
         std::mem::take(&mut self.created)
     }
 
+    /// Drop these nodes (e.g. those a commit replaced) from the store.
+    pub fn forget(&mut self, cids: &[Cid]) {
+        for cid in cids {
+            self.nodes.remove(cid);
+            self.created.remove(cid);
+        }
+    }
+
     /// Keep only the nodes for which `keep` is true.
     pub fn retain(&mut self, mut keep: impl FnMut(&Cid) -> bool) {
         self.nodes.retain(|cid, _| keep(cid));

@@ -192,6 +192,8 @@ impl Repo {
             };
             match store.apply_commit(&write).await {
                 Ok(()) => {
+                    // The cache keeps to the current tree: replaced nodes go.
+                    self.nodes.forget(&write.removed_blocks);
                     self.root = write.root;
                     self.data = result.data;
                     return Ok(result);
