@@ -133,6 +133,43 @@ impl RepoStore for MemoryStore {
         Ok(())
     }
 
+    async fn get_record(&self, repo: &Did, collection: &str, rkey: &str) -> Result<Option<Cid>, StoreError> {
+        let repos = self.lock();
+        Ok(repos.get(repo).and_then(|r| r.records.get(&(collection.to_owned(), rkey.to_owned())).copied()))
+    }
+
+    async fn list_records(
+        &self,
+        repo: &Did,
+        collection: &str,
+        cursor: Option<&str>,
+        limit: usize,
+        reverse: bool,
+    ) -> Result<Vec<(String, Cid)>, StoreError> {
+        let repos = self.lock();
+        let Some(r) = repos.get(repo) else { return Ok(Vec::new()) };
+        let in_collection = r.records.iter().filter(|((c, _), _)| c == collection);
+        let after_cursor = |k: &String| match cursor {
+            None => true,
+            Some(cursor) if reverse => k.as_str() < cursor,
+            Some(cursor) => k.as_str() > cursor,
+        };
+        let pick = |((_, k), cid): (&(String, String), &Cid)| after_cursor(k).then(|| (k.clone(), *cid));
+        Ok(if reverse {
+            in_collection.rev().filter_map(pick).take(limit).collect()
+        } else {
+            in_collection.filter_map(pick).take(limit).collect()
+        })
+    }
+
+    async fn list_collections(&self, repo: &Did) -> Result<Vec<String>, StoreError> {
+        let repos = self.lock();
+        let Some(r) = repos.get(repo) else { return Ok(Vec::new()) };
+        let mut collections: Vec<String> = r.records.keys().map(|(c, _)| c.clone()).collect();
+        collections.dedup();
+        Ok(collections)
+    }
+
     async fn blocks_since(&self, repo: &Did, since: &Tid) -> Result<BlockMap, StoreError> {
         let repos = self.lock();
         let Some(r) = repos.get(repo) else { return Ok(BlockMap::new()) };

@@ -137,6 +137,29 @@ pub trait RepoStore: Blockstore + RootStore {
     /// On [`StoreError::RootConflict`] (or any error) nothing is written.
     fn apply_commit(&self, write: &CommitWrite) -> impl Future<Output = Result<(), StoreError>> + Send;
 
+    /// The CID of record `collection/rkey` of `repo` from the records index.
+    fn get_record(
+        &self,
+        repo: &Did,
+        collection: &str,
+        rkey: &str,
+    ) -> impl Future<Output = Result<Option<Cid>, StoreError>> + Send;
+
+    /// Up to `limit` records of `collection` from the records index, in
+    /// record key order (descending when `reverse`), starting after `cursor`
+    /// (an rkey) when given: what `com.atproto.repo.listRecords` pages over.
+    fn list_records(
+        &self,
+        repo: &Did,
+        collection: &str,
+        cursor: Option<&str>,
+        limit: usize,
+        reverse: bool,
+    ) -> impl Future<Output = Result<Vec<(String, Cid)>, StoreError>> + Send;
+
+    /// The collections of `repo` that hold at least one record, sorted.
+    fn list_collections(&self, repo: &Did) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
+
     /// The blocks written by commits of `repo` with a rev greater than
     /// `since` (a block written again by a later commit counts as written
     /// then). Blocks stored with [`Blockstore::put_many`] have no rev and
@@ -145,4 +168,67 @@ pub trait RepoStore: Blockstore + RootStore {
 
     /// Delete every block, record index entry and the root of `repo`.
     fn delete_repo(&self, repo: &Did) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// A shared store is a store: `Arc<S>` forwards every call to `S`.
+impl<S: Blockstore + ?Sized> Blockstore for std::sync::Arc<S> {
+    fn get(&self, repo: &Did, cid: &Cid) -> impl Future<Output = Result<Option<Bytes>, StoreError>> + Send {
+        (**self).get(repo, cid)
+    }
+    fn get_many(&self, repo: &Did, cids: &[Cid]) -> impl Future<Output = Result<BlockMap, StoreError>> + Send {
+        (**self).get_many(repo, cids)
+    }
+    fn has(&self, repo: &Did, cid: &Cid) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        (**self).has(repo, cid)
+    }
+    fn put_many(&self, repo: &Did, blocks: &BlockMap) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).put_many(repo, blocks)
+    }
+}
+
+impl<S: RootStore + ?Sized> RootStore for std::sync::Arc<S> {
+    fn get_root(&self, repo: &Did) -> impl Future<Output = Result<Option<RepoRoot>, StoreError>> + Send {
+        (**self).get_root(repo)
+    }
+    fn swap_root(
+        &self,
+        repo: &Did,
+        expected: Option<&Cid>,
+        new: &RepoRoot,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).swap_root(repo, expected, new)
+    }
+}
+
+impl<S: RepoStore + ?Sized> RepoStore for std::sync::Arc<S> {
+    fn apply_commit(&self, write: &CommitWrite) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).apply_commit(write)
+    }
+    fn get_record(
+        &self,
+        repo: &Did,
+        collection: &str,
+        rkey: &str,
+    ) -> impl Future<Output = Result<Option<Cid>, StoreError>> + Send {
+        (**self).get_record(repo, collection, rkey)
+    }
+    fn list_records(
+        &self,
+        repo: &Did,
+        collection: &str,
+        cursor: Option<&str>,
+        limit: usize,
+        reverse: bool,
+    ) -> impl Future<Output = Result<Vec<(String, Cid)>, StoreError>> + Send {
+        (**self).list_records(repo, collection, cursor, limit, reverse)
+    }
+    fn list_collections(&self, repo: &Did) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send {
+        (**self).list_collections(repo)
+    }
+    fn blocks_since(&self, repo: &Did, since: &Tid) -> impl Future<Output = Result<BlockMap, StoreError>> + Send {
+        (**self).blocks_since(repo, since)
+    }
+    fn delete_repo(&self, repo: &Did) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).delete_repo(repo)
+    }
 }

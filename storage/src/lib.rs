@@ -1,0 +1,25 @@
+//! Where primal-pds keeps its data.
+//!
+//! One management database (domains, DID routing, firehose events) and one
+//! database per hosted domain (accounts, repo blocks, repo roots, records
+//! index). Two backends implement the same traits and pass the same
+//! [`conformance`] suite:
+//!
+//! - [`postgres`]: the production backend. Tenant databases are spread over
+//!   one or more servers; pools open lazily under a global connection cap.
+//! - [`sqlite`]: the embedded zero-config default: a management file and one
+//!   file per tenant under a data directory.
+//!
+//! With the `rocksdb-cache` feature, [`cache`] adds a read-through block
+//! cache in front of either.
+#![deny(missing_docs)]
+
+pub mod conformance;
+mod domain;
+mod error;
+pub mod memory;
+mod tenant;
+
+pub use domain::{DomainName, TENANT_DB_PREFIX};
+pub use error::StorageError;
+pub use tenant::{TenantBackend, TenantInfo, TenantStatus};

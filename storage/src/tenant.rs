@@ -1,0 +1,95 @@
+//! The tenant lifecycle every backend implements.
+
+use std::future::Future;
+
+use primal_pds_engine::store::RepoStore;
+use primal_pds_engine::syntax::Did;
+
+use crate::{DomainName, StorageError};
+
+/// Whether a hosted domain is served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TenantStatus {
+    /// Served.
+    Active,
+    /// Kept, but not served.
+    Disabled,
+}
+
+impl TenantStatus {
+    /// The stored form: `active` or `disabled`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TenantStatus::Active => "active",
+            TenantStatus::Disabled => "disabled",
+        }
+    }
+
+    /// Parse the stored form.
+    pub fn parse(s: &str) -> Option<TenantStatus> {
+        match s {
+            "active" => Some(TenantStatus::Active),
+            "disabled" => Some(TenantStatus::Disabled),
+            _ => None,
+        }
+    }
+}
+
+/// A hosted domain as the management database records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantInfo {
+    /// The domain.
+    pub domain: DomainName,
+    /// Name of its database (or database file stem).
+    pub db_name: String,
+    /// Which database server holds it (a configured server's name; `local` for SQLite).
+    pub server: String,
+    /// Served or not.
+    pub status: TenantStatus,
+    /// Creation time, milliseconds since the Unix epoch.
+    pub created_at: i64,
+}
+
+/// Creates, opens and removes tenant databases, and records them (and the
+/// DIDs they host) in the management database.
+pub trait TenantBackend: Send + Sync {
+    /// The repo store of one tenant. Cheap to clone; clones share connections.
+    type Store: RepoStore + Clone + Send + Sync + 'static;
+
+    /// Create the tenant's database, apply migrations, and record it.
+    /// Fails with [`StorageError::TenantExists`] if recorded already. A
+    /// failure part-way leaves no database, file or row behind.
+    fn create_tenant(&self, domain: &DomainName) -> impl Future<Output = Result<TenantInfo, StorageError>> + Send;
+
+    /// The store of an existing tenant ([`StorageError::TenantNotFound`] otherwise).
+    fn tenant_store(&self, domain: &DomainName) -> impl Future<Output = Result<Self::Store, StorageError>> + Send;
+
+    /// Drop the tenant's database (ending its connections first) and forget
+    /// it and every DID routed to it.
+    fn remove_tenant(&self, domain: &DomainName) -> impl Future<Output = Result<(), StorageError>> + Send;
+
+    /// Every tenant, sorted by domain.
+    fn list_tenants(&self) -> impl Future<Output = Result<Vec<TenantInfo>, StorageError>> + Send;
+
+    /// One tenant, or `None`.
+    fn get_tenant(&self, domain: &DomainName) -> impl Future<Output = Result<Option<TenantInfo>, StorageError>> + Send;
+
+    /// Mark a tenant active or disabled.
+    fn set_tenant_status(
+        &self,
+        domain: &DomainName,
+        status: TenantStatus,
+    ) -> impl Future<Output = Result<(), StorageError>> + Send;
+
+    /// Record that `did` lives in `domain`.
+    fn route_did(&self, did: &Did, domain: &DomainName) -> impl Future<Output = Result<(), StorageError>> + Send;
+
+    /// The domain hosting `did`, if any.
+    fn resolve_did(&self, did: &Did) -> impl Future<Output = Result<Option<DomainName>, StorageError>> + Send;
+
+    /// Forget where `did` lives.
+    fn unroute_did(&self, did: &Did) -> impl Future<Output = Result<(), StorageError>> + Send;
+
+    /// Close every connection (graceful shutdown; the backend is unusable after).
+    fn close(&self) -> impl Future<Output = ()> + Send;
+}

@@ -1,0 +1,23 @@
+//! The conformance suite on the in-memory backend (the reference).
+
+use primal_pds_storage::conformance;
+use primal_pds_storage::memory::MemoryBackend;
+use primal_pds_storage::{TenantBackend, conformance::fresh_domain};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_suite() {
+    let backend = MemoryBackend::new();
+    let domain = fresh_domain();
+    backend.create_tenant(&domain).await.expect("create");
+    conformance::store_suite(backend.tenant_store(&domain).await.expect("store")).await;
+}
+
+#[tokio::test]
+async fn tenant_lifecycle() {
+    conformance::tenant_lifecycle(&MemoryBackend::new()).await;
+}
+
+#[tokio::test]
+async fn tenant_isolation() {
+    conformance::tenant_isolation(&MemoryBackend::new()).await;
+}
