@@ -419,3 +419,98 @@ async fn large_commits_span_many_statements() {
     assert!(cids[600..5_000].iter().chain(&cids[7_000..]).all(|cid| left.contains_key(cid)));
     backend.close().await;
 }
+
+/// Commits racing on one root, sent at once (so they share group
+/// transactions): exactly one wins each round, the losers' blocks and
+/// records never land, and they learn the winner's root.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_commits_in_one_group_keep_their_own_outcome() {
+    let dir = TempDir::new().expect("temp dir");
+    let backend = open(dir.path()).await;
+    let domain = fresh_domain();
+    backend.create_tenant(&domain).await.expect("create");
+    let store = backend.tenant_store(&domain).await.expect("store");
+    let did = fresh_did();
+    let clock = TidClock::new();
+    let block = |text: String| {
+        let bytes = primal_pds_engine::data::cbor::encode_ipld(&post(&text)).expect("encode");
+        (primal_pds_engine::data::cid::cid_for_dag_cbor(&bytes), bytes::Bytes::from(bytes))
+    };
+    let mut current: Option<Cid> = None;
+    for round in 0..30 {
+        let tasks: Vec<_> = (0..4)
+            .map(|racer| {
+                let (cid, bytes) = block(format!("round {round} racer {racer}"));
+                let write = CommitWrite {
+                    repo: did.clone(),
+                    expected: current,
+                    root: RepoRoot { commit: cid, rev: clock.next() },
+                    blocks: BlockMap::from([(cid, bytes)]),
+                    removed_blocks: Vec::new(),
+                    released_records: Vec::new(),
+                    records: vec![IndexedRecord {
+                        collection: "app.bsky.feed.post".into(),
+                        rkey: format!("r{round}-{racer}"),
+                        cid: Some(cid),
+                    }],
+                };
+                let store = store.clone();
+                tokio::spawn(async move { (cid, store.apply_commit(&write).await) })
+            })
+            .collect();
+        let mut winners = Vec::new();
+        let mut losers = Vec::new();
+        for task in tasks {
+            match task.await.expect("task") {
+                (cid, Ok(())) => winners.push(cid),
+                (cid, Err(StoreError::RootConflict(conflict))) => losers.push((cid, conflict.actual)),
+                (_, Err(e)) => panic!("unexpected error: {e}"),
+            }
+        }
+        assert_eq!(winners.len(), 1, "round {round}: {} winners", winners.len());
+        let winner = winners[0];
+        for (cid, actual) in &losers {
+            assert_eq!(*actual, Some(winner), "a loser was told another root");
+            assert!(!store.has(&did, cid).await.expect("has"), "a loser's block landed");
+        }
+        assert_eq!(store.get_root(&did).await.expect("root").map(|r| r.commit), Some(winner));
+        current = Some(winner);
+    }
+    let listed = store.list_records(&did, "app.bsky.feed.post", None, 1_000, false).await.expect("list");
+    assert_eq!(listed.len(), 30, "one record per round");
+    backend.close().await;
+}
+
+/// Sixteen repos of one tenant written at once (their commits share group
+/// transactions): every write lands and every repo verifies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_repos_write_at_once() {
+    let dir = TempDir::new().expect("temp dir");
+    let backend = open(dir.path()).await;
+    let domain = fresh_domain();
+    backend.create_tenant(&domain).await.expect("create");
+    let store = backend.tenant_store(&domain).await.expect("store");
+    let key = std::sync::Arc::new(Keypair::generate(Algorithm::K256));
+    let clock = std::sync::Arc::new(TidClock::new());
+    let tasks: Vec<_> = (0..16)
+        .map(|_| {
+            let (store, key, clock) = (store.clone(), key.clone(), clock.clone());
+            tokio::spawn(async move {
+                let did = fresh_did();
+                let (mut repo, _) = Repo::create(&store, &did, &key, &clock).await.expect("create repo");
+                for i in 0..15 {
+                    repo.apply_writes(&store, &key, &clock, vec![create(&format!("p{i}"))], None).await.expect("write");
+                }
+                did
+            })
+        })
+        .collect();
+    for task in tasks {
+        let did = task.await.expect("task");
+        let car = export(&store, &did).await;
+        let verified = verify_repo_car(&car, Some(&key.public_key()), CarLimits::default()).expect("verify");
+        assert_eq!(verified.records.len(), 15);
+        assert_eq!(store.list_records(&did, "app.bsky.feed.post", None, 100, false).await.expect("list").len(), 15);
+    }
+    backend.close().await;
+}

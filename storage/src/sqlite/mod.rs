@@ -54,6 +54,7 @@
 mod batch;
 mod connect;
 mod contention;
+mod group_commit;
 mod management;
 mod pools;
 mod tenant_store;

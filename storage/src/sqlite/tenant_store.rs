@@ -17,27 +17,28 @@
 //! 5. delete each `released_records` block no index record still uses;
 //! 6. commit.
 //!
-//! Step 1 is one statement; steps 2–5 go as one multi-statement batch
-//! (one statement per [`CHUNK`] rows; see `batch.rs`), so a commit is four
-//! round trips to the connection's worker thread: `BEGIN`, the swap, the
-//! batch, `COMMIT`. A commit that wins a
-//! race other commits of the repo lost waits briefly before returning, so
-//! racing writers take turns (see `contention.rs`).
+//! Steps 2–5 are built before the write connection is reached, as one
+//! multi-statement batch (one statement per [`CHUNK`] rows; see
+//! `batch.rs`). Commits waiting for the connection are applied together,
+//! one savepoint each, in one transaction (see `group_commit.rs`): "one
+//! transaction" above is, exactly, "one savepoint released inside a
+//! transaction that commits before the caller hears back". A commit that
+//! wins a race other commits of the repo lost waits briefly before
+//! returning, so racing writers take turns (see `contention.rs`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use bytes::Bytes;
 use cid::Cid;
-use primal_pds_engine::store::{
-    BlockMap, Blockstore, CommitWrite, RepoRoot, RepoStore, RootConflict, RootStore, StoreError,
-};
+use primal_pds_engine::store::{BlockMap, Blockstore, CommitWrite, RepoRoot, RepoStore, RootStore, StoreError};
 use primal_pds_engine::syntax::{Did, Tid};
 use sqlx::pool::PoolConnection;
 use sqlx::{AssertSqlSafe, Connection, Row, Sqlite, SqliteConnection};
 
 use super::batch::{Batch, CHUNK, list, rows};
 use super::contention::Contention;
+use super::group_commit::{self, Commit};
 use super::pools::{Access, TenantPools};
 use crate::StorageError;
 
@@ -85,21 +86,17 @@ impl SqliteStore {
         self.inner.pools.get(&self.inner.db_name).await.map(|_| ())
     }
 
-    /// `apply_commit`'s transaction, in the order of the module doc: the
-    /// compare-and-swap alone (its outcome decides the rest), then every
-    /// other change as one batch.
-    async fn commit(&self, write: &CommitWrite) -> Result<(), StoreError> {
-        let mut batch = Batch::new();
-        delete_blocks(&mut batch, &write.repo, &write.removed_blocks, false);
-        insert_blocks(&mut batch, &write.repo, Some(&write.root.rev), &write.blocks);
-        update_records(&mut batch, write);
-        delete_blocks(&mut batch, &write.repo, &write.released_records, true);
-        let mut conn = self.writer().await?;
-        // Any early return drops `tx`, which rolls the transaction back.
-        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
-        swap_root_in(&mut tx, &write.repo, write.expected.as_ref(), &write.root).await?;
-        batch.execute(&mut tx).await.map_err(db)?;
-        tx.commit().await.map_err(db)
+    /// Run `batch` after swapping the root of `repo`, grouped with other
+    /// commits of the tenant (see `group_commit.rs`).
+    async fn commit(
+        &self,
+        repo: &Did,
+        expected: Option<&Cid>,
+        root: &RepoRoot,
+        batch: Batch,
+    ) -> Result<(), StoreError> {
+        let commit = Commit { repo: repo.clone(), expected: expected.copied(), root: root.clone(), batch };
+        group_commit::apply(&self.inner.pools, &self.inner.db_name, commit).await
     }
 
     async fn reader(&self) -> Result<PoolConnection<Sqlite>, StoreError> {
@@ -109,43 +106,6 @@ impl SqliteStore {
     async fn writer(&self) -> Result<PoolConnection<Sqlite>, StoreError> {
         Ok(self.inner.pools.acquire(&self.inner.db_name, Access::Write).await?)
     }
-}
-
-/// Move the root of `repo` from `expected` to `new` inside the caller's
-/// transaction, or return the conflict (the caller rolls back).
-async fn swap_root_in(
-    conn: &mut SqliteConnection,
-    repo: &Did,
-    expected: Option<&Cid>,
-    new: &RepoRoot,
-) -> Result<(), StoreError> {
-    let commit = new.commit.to_string();
-    let done = match expected {
-        Some(expected) => {
-            sqlx::query("UPDATE repo_roots SET commit_cid = ?1, rev = ?2 WHERE did = ?3 AND commit_cid = ?4")
-                .bind(commit)
-                .bind(new.rev.as_str())
-                .bind(repo.as_str())
-                .bind(expected.to_string())
-                .execute(&mut *conn)
-                .await
-                .map_err(db)?
-        }
-        None => sqlx::query(
-            "INSERT INTO repo_roots (did, commit_cid, rev) VALUES (?1, ?2, ?3) ON CONFLICT (did) DO NOTHING",
-        )
-        .bind(repo.as_str())
-        .bind(commit)
-        .bind(new.rev.as_str())
-        .execute(&mut *conn)
-        .await
-        .map_err(db)?,
-    };
-    if done.rows_affected() == 1 {
-        return Ok(());
-    }
-    let actual = read_root(conn, repo).await?.map(|root| root.commit);
-    Err(StoreError::RootConflict(Box::new(RootConflict { repo: repo.clone(), expected: expected.copied(), actual })))
 }
 
 async fn read_root(conn: &mut SqliteConnection, repo: &Did) -> Result<Option<RepoRoot>, StoreError> {
@@ -316,16 +276,18 @@ impl RootStore for SqliteStore {
     }
 
     async fn swap_root(&self, repo: &Did, expected: Option<&Cid>, new: &RepoRoot) -> Result<(), StoreError> {
-        let mut conn = self.writer().await?;
-        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
-        swap_root_in(&mut tx, repo, expected, new).await?;
-        tx.commit().await.map_err(db)
+        self.commit(repo, expected, new, Batch::new()).await
     }
 }
 
 impl RepoStore for SqliteStore {
     async fn apply_commit(&self, write: &CommitWrite) -> Result<(), StoreError> {
-        let result = self.commit(write).await;
+        let mut batch = Batch::new();
+        delete_blocks(&mut batch, &write.repo, &write.removed_blocks, false);
+        insert_blocks(&mut batch, &write.repo, Some(&write.root.rev), &write.blocks);
+        update_records(&mut batch, write);
+        delete_blocks(&mut batch, &write.repo, &write.released_records, true);
+        let result = self.commit(&write.repo, write.expected.as_ref(), &write.root, batch).await;
         // The write connection is free again: hand off to racing writers (see contention.rs).
         match &result {
             Ok(()) => self.inner.contention.won(&self.inner.db_name, &write.repo).await,
