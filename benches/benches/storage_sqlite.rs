@@ -2,8 +2,10 @@
 //! on one repo in sequence, on 16 repos of one tenant at once (one file, so
 //! one writer), and on 16 repos in 16 tenants at once (16 files), each with
 //! `synchronous = FULL` and `NORMAL`; and a `getRepo`-style full CAR export
-//! of a 10k-record repo. Files go to a temporary directory on the disk that
-//! holds the system temp dir (set TMPDIR to measure another disk).
+//! of a 10k-record repo. Repos of the commit benchmarks start with 1,000
+//! records (and grow by the commits measured). Files go to a temporary
+//! directory on the disk of the system temp dir (set TMPDIR to measure
+//! another disk).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,6 +23,9 @@ use tokio::runtime::Runtime;
 
 /// Writers in the concurrent benchmarks.
 const WRITERS: usize = 16;
+
+/// Records in each repo before commits are measured.
+const PREFILL: u64 = 1_000;
 
 fn runtime() -> Runtime {
     tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime")
@@ -62,8 +67,12 @@ async fn writers(backend: &SqliteBackend, repos: usize, one_tenant: bool) -> Vec
     let mut out = Vec::new();
     for i in 0..repos {
         let store = backend.tenant_store(&domain(if one_tenant { 0 } else { i })).await.expect("store");
-        let (repo, _) = Repo::create(&store, &did(i), &key, &clock).await.expect("create repo");
-        out.push(Writer { store, repo, key: key.clone(), clock: clock.clone(), next: 0 });
+        let (mut repo, _) = Repo::create(&store, &did(i), &key, &clock).await.expect("create repo");
+        for batch in 0..PREFILL / 200 {
+            let writes = (0..200).map(|j| create_post(&clock, batch * 200 + j)).collect();
+            repo.apply_writes(&store, &key, &clock, writes, None).await.expect("prefill");
+        }
+        out.push(Writer { store, repo, key: key.clone(), clock: clock.clone(), next: PREFILL });
     }
     out
 }
@@ -136,7 +145,7 @@ fn export(c: &mut Criterion) {
     let backend = rt.block_on(SqliteBackend::open(SqliteConfig::new(dir.path()))).expect("open backend");
     let mut writer = rt.block_on(writers(&backend, 1, true)).pop().expect("one writer");
     rt.block_on(async {
-        for batch in 0..50u64 {
+        for batch in PREFILL / 200..50u64 {
             let writes = (0..200).map(|i| create_post(&writer.clock, batch * 200 + i)).collect();
             writer.repo.apply_writes(&writer.store, &writer.key, &writer.clock, writes, None).await.expect("batch");
         }
