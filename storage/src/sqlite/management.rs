@@ -1,0 +1,135 @@
+//! Queries on the management database (`primal_pds.sqlite`): the `domains`
+//! table and `did_routing`.
+
+use primal_pds_engine::syntax::Did;
+use sqlx::Row;
+use sqlx::error::ErrorKind;
+use sqlx::sqlite::SqliteRow;
+
+use super::connect::DbPools;
+use crate::memory::now_millis;
+use crate::{DomainName, StorageError, TenantInfo, TenantStatus};
+
+/// What `TenantInfo::server` says for every SQLite tenant.
+pub(crate) const LOCAL_SERVER: &str = "local";
+
+fn tenant_info(row: &SqliteRow) -> Result<TenantInfo, StorageError> {
+    let domain: String = row.try_get("domain")?;
+    let status: String = row.try_get("status")?;
+    Ok(TenantInfo {
+        domain: DomainName::parse(&domain)?,
+        db_name: row.try_get("db_name")?,
+        server: row.try_get("server")?,
+        status: TenantStatus::parse(&status).ok_or_else(|| {
+            StorageError::Database(sqlx::Error::Decode(format!("domain {domain} has unknown status {status:?}").into()))
+        })?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+/// Record a new tenant; [`StorageError::TenantExists`] if the domain (or its
+/// database name) is taken.
+pub(crate) async fn insert_domain(pools: &DbPools, domain: &DomainName) -> Result<TenantInfo, StorageError> {
+    let now = now_millis();
+    let info = TenantInfo {
+        domain: domain.clone(),
+        db_name: domain.db_name(),
+        server: LOCAL_SERVER.to_owned(),
+        status: TenantStatus::Active,
+        created_at: now,
+    };
+    let inserted = sqlx::query(
+        "INSERT INTO domains (domain, db_name, server, status, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+    )
+    .bind(info.domain.as_str())
+    .bind(&info.db_name)
+    .bind(&info.server)
+    .bind(info.status.as_str())
+    .bind(now)
+    .bind(now)
+    .execute(&pools.writer)
+    .await;
+    match inserted {
+        Ok(_) => Ok(info),
+        Err(e) if e.as_database_error().is_some_and(|d| d.kind() == ErrorKind::UniqueViolation) => {
+            Err(StorageError::TenantExists(domain.to_string()))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// One tenant's row, or `None`.
+pub(crate) async fn get_domain(pools: &DbPools, domain: &DomainName) -> Result<Option<TenantInfo>, StorageError> {
+    let row = sqlx::query("SELECT domain, db_name, server, status, created_at FROM domains WHERE domain = ?")
+        .bind(domain.as_str())
+        .fetch_optional(&pools.readers)
+        .await?;
+    row.as_ref().map(tenant_info).transpose()
+}
+
+/// Every tenant, sorted by domain.
+pub(crate) async fn list_domains(pools: &DbPools) -> Result<Vec<TenantInfo>, StorageError> {
+    let rows = sqlx::query("SELECT domain, db_name, server, status, created_at FROM domains ORDER BY domain")
+        .fetch_all(&pools.readers)
+        .await?;
+    rows.iter().map(tenant_info).collect()
+}
+
+/// Set a tenant's status; [`StorageError::TenantNotFound`] if there is no such tenant.
+pub(crate) async fn set_status(pools: &DbPools, domain: &DomainName, status: TenantStatus) -> Result<(), StorageError> {
+    let done = sqlx::query("UPDATE domains SET status = ?, updated_at = ? WHERE domain = ?")
+        .bind(status.as_str())
+        .bind(now_millis())
+        .bind(domain.as_str())
+        .execute(&pools.writer)
+        .await?;
+    if done.rows_affected() == 0 {
+        return Err(StorageError::TenantNotFound(domain.to_string()));
+    }
+    Ok(())
+}
+
+/// Forget a tenant and (by cascade) every DID routed to it. Whether a row was deleted.
+pub(crate) async fn delete_domain(pools: &DbPools, domain: &DomainName) -> Result<bool, StorageError> {
+    let done = sqlx::query("DELETE FROM domains WHERE domain = ?").bind(domain.as_str()).execute(&pools.writer).await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Route `did` to `domain` (replacing an earlier route); [`StorageError::TenantNotFound`]
+/// if the domain is not recorded.
+pub(crate) async fn route_did(pools: &DbPools, did: &Did, domain: &DomainName) -> Result<(), StorageError> {
+    let routed = sqlx::query(
+        "INSERT INTO did_routing (did, domain, created_at) VALUES (?, ?, ?) \
+         ON CONFLICT (did) DO UPDATE SET domain = excluded.domain, created_at = excluded.created_at",
+    )
+    .bind(did.as_str())
+    .bind(domain.as_str())
+    .bind(now_millis())
+    .execute(&pools.writer)
+    .await;
+    match routed {
+        Ok(_) => Ok(()),
+        Err(e) if e.as_database_error().is_some_and(|d| d.kind() == ErrorKind::ForeignKeyViolation) => {
+            Err(StorageError::TenantNotFound(domain.to_string()))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The domain `did` is routed to, if any.
+pub(crate) async fn resolve_did(pools: &DbPools, did: &Did) -> Result<Option<DomainName>, StorageError> {
+    let row = sqlx::query("SELECT domain FROM did_routing WHERE did = ?")
+        .bind(did.as_str())
+        .fetch_optional(&pools.readers)
+        .await?;
+    match row {
+        Some(row) => Ok(Some(DomainName::parse(&row.try_get::<String, _>("domain")?)?)),
+        None => Ok(None),
+    }
+}
+
+/// Forget where `did` lives (no error when it was not routed).
+pub(crate) async fn unroute_did(pools: &DbPools, did: &Did) -> Result<(), StorageError> {
+    sqlx::query("DELETE FROM did_routing WHERE did = ?").bind(did.as_str()).execute(&pools.writer).await?;
+    Ok(())
+}
