@@ -14,6 +14,8 @@
 //! cache in front of either.
 #![deny(missing_docs)]
 
+#[cfg(feature = "rocksdb-cache")]
+pub mod cache;
 pub mod conformance;
 mod domain;
 mod error;
