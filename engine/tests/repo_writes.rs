@@ -241,7 +241,14 @@ async fn concurrent_writers_lose_nothing() {
             let mut repo = Repo::load(&*store, &did()).await.expect("load");
             for i in 0..25 {
                 let write = RecordWrite::create(nsid(POST), rkey(&format!("t{t}-{i}")), post("x"));
-                repo.apply_writes(&*store, &key, &clock, vec![write], None).await.expect("write");
+                // Unserialized writers can starve one another; a starved one tries again.
+                loop {
+                    match repo.apply_writes(&*store, &key, &clock, vec![write.clone()], None).await {
+                        Ok(_) => break,
+                        Err(RepoError::Contention(_)) => tokio::task::yield_now().await,
+                        Err(e) => panic!("write: {e}"),
+                    }
+                }
                 tokio::task::yield_now().await;
             }
         }));
@@ -303,4 +310,28 @@ fn non_canonical_trees_are_rejected() {
     let wrong_layer = Node { left: Some(cid_of(&low)), entries: vec![entry(&k2)] };
     let car = crafted_car(&key, cid_of(&wrong_layer), &[wrong_layer.clone(), low], &record);
     assert!(verify_repo_car(&car, Some(&key.public_key()), CarLimits::default()).is_err(), "wrong layer");
+}
+
+#[test]
+fn shared_subtrees_are_rejected() {
+    // Found while fuzzing (fuzz/regressions/repo_tree_build/shared-subtrees):
+    // nodes linking many times to the same node below made the verifier walk
+    // exponentially many nodes. A node linked twice is now an error at once.
+    use primal_pds_engine::data::cid::cid_for_dag_cbor;
+    use primal_pds_engine::mst::{Entry, Node, key_depth};
+    let key = Keypair::generate(Algorithm::K256);
+    let record = primal_pds_engine::data::cbor::encode_ipld(&post("x")).expect("encode");
+    let value = cid_for_dag_cbor(&record);
+    let keys_of_depth =
+        |d: u8| (0..).map(|i| format!("app.bsky.feed.post/s{i:05}").into_bytes()).filter(move |k| key_depth(k) == d);
+    let leaf = Node {
+        left: None,
+        entries: vec![Entry { key: keys_of_depth(0).next().expect("key").into(), value, right: None }],
+    };
+    let leaf_cid = cid_for_dag_cbor(&leaf.encode());
+    let entries = keys_of_depth(1).take(2).map(|k| Entry { key: k.into(), value, right: Some(leaf_cid) }).collect();
+    let top = Node { left: Some(leaf_cid), entries };
+    let car = crafted_car(&key, cid_for_dag_cbor(&top.encode()), &[top, leaf], &record);
+    let err = verify_repo_car(&car, None, CarLimits::default()).expect_err("a DAG with a shared subtree");
+    assert!(err.to_string().contains("more than once"), "{err}");
 }

@@ -223,7 +223,16 @@ pub async fn concurrent_writers<S: RepoStore + Clone + 'static>(store: S) {
             let mut repo = Repo::load(&store, &did).await.expect("load");
             for i in 0..10 {
                 let write = create("app.bsky.feed.post", &format!("t{t}-{i}"), "x");
-                repo.apply_writes(&store, &key, &clock, vec![write], None).await.expect("concurrent write");
+                // Unserialized writers can starve one another (a server
+                // serializes writes per repo); a starved writer tries again.
+                // The CAS guarantees that nothing is lost or applied twice.
+                loop {
+                    match repo.apply_writes(&store, &key, &clock, vec![write.clone()], None).await {
+                        Ok(_) => break,
+                        Err(primal_pds_engine::repo::RepoError::Contention(_)) => tokio::task::yield_now().await,
+                        Err(e) => panic!("concurrent write: {e}"),
+                    }
+                }
             }
         }));
     }

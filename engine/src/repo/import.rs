@@ -51,7 +51,13 @@ pub fn verify_repo_car(car: &[u8], key: Option<&PublicKey>, limits: CarLimits) -
     if blocks.contains_key(&commit.data) {
         layer = load_layer(&mut nodes, &blocks, &commit.data)?;
         let mut stack = vec![(commit.data, layer)];
+        let mut seen = std::collections::HashSet::new();
         while let Some((cid, layer)) = stack.pop() {
+            // In a valid tree every node has one parent (its keys fix its
+            // place). A node linked twice would make the walk exponential.
+            if !seen.insert(cid) {
+                return Err(MstError::InvalidNode { cid, reason: "node linked more than once".into() }.into());
+            }
             let Some(bytes) = blocks.get(&cid) else {
                 missing.push(cid);
                 continue;
