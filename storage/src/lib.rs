@@ -18,6 +18,7 @@ pub mod conformance;
 mod domain;
 mod error;
 pub mod memory;
+pub mod postgres;
 mod tenant;
 
 pub use domain::{DomainName, TENANT_DB_PREFIX};
