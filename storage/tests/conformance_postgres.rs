@@ -314,6 +314,34 @@ async fn remove_tenant_ends_other_connections() {
     finish(backend, &config).await;
 }
 
+/// A session FORCE may not end (a superuser's, here; an autovacuum worker's
+/// in practice) makes removal fall back to ending our own sessions and a
+/// plain DROP, which fails while that session stays; nothing is forgotten,
+/// and once it has left a retry removes the tenant.
+#[tokio::test]
+async fn remove_tenant_survives_sessions_it_may_not_end() {
+    let config = config_a();
+    let backend = backend(&config).await;
+    let domain = fresh_domain();
+    backend.create_tenant(&domain).await.expect("create");
+    let store = backend.tenant_store(&domain).await.expect("store");
+    let did = fresh_did();
+    repo_with_posts(&store, &did, &TidClock::new(), 1).await;
+    let mut ours = PgConnection::connect_with(&database_on(&url_a(), &domain.db_name())).await.expect("connect");
+    let mut superuser =
+        PgConnection::connect_with(&database_on(&admin_url_a(), &domain.db_name())).await.expect("connect admin");
+    let refused = backend.remove_tenant(&domain).await;
+    assert!(matches!(refused, Err(StorageError::Database(_))), "removal under a superuser session: {refused:?}");
+    assert!(backend.get_tenant(&domain).await.expect("get").is_some(), "a failed removal forgot the tenant");
+    assert!(database_exists(&url_a(), &domain.db_name()).await);
+    assert!(sqlx::query("SELECT 1").execute(&mut ours).await.is_err(), "our own session was not ended");
+    sqlx::query("SELECT 1").execute(&mut superuser).await.expect("the superuser session is left alone");
+    superuser.close().await.expect("close");
+    backend.remove_tenant(&domain).await.expect("retry once the session has left");
+    assert!(!database_exists(&url_a(), &domain.db_name()).await);
+    finish(backend, &config).await;
+}
+
 // ---------------------------------------------------------------- placement
 
 /// Tenants alternate between two servers (the least loaded), each database

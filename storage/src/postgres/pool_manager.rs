@@ -159,21 +159,29 @@ impl PoolManager {
     pub(crate) async fn lease(&self, key: &PoolKey) -> Result<Lease, StorageError> {
         let deadline = Instant::now() + self.0.limits.acquire_timeout;
         loop {
-            // Listen before looking, so a lease ending in between is not missed.
+            if let Attempt::Leased(lease, migrated) = self.try_lease(key)? {
+                return self.migrated(lease, migrated).await;
+            }
+            // Listen, then look again, so a lease ending in between is not missed.
             let mut changed = pin!(self.0.changed.notified());
             changed.as_mut().enable();
             if let Attempt::Leased(lease, migrated) = self.try_lease(key)? {
-                let pool = lease.pool.clone();
-                let migrator = self.0.migrator.clone();
-                migrated
-                    .get_or_try_init(|| async move { migrator.run(&pool).await.map_err(StorageError::from) })
-                    .await?;
-                return Ok(lease);
+                return self.migrated(lease, migrated).await;
             }
             if tokio::time::timeout_at(deadline, changed).await.is_err() {
                 return Err(StorageError::Database(sqlx::Error::PoolTimedOut));
             }
         }
+    }
+
+    /// `lease`, once the tenant migrations have run through its pool (the
+    /// first lease of a pool runs them; others wait for it).
+    async fn migrated(&self, lease: Lease, migrated: Arc<OnceCell<()>>) -> Result<Lease, StorageError> {
+        if !migrated.initialized() {
+            let (pool, migrator) = (lease.pool.clone(), self.0.migrator.clone());
+            migrated.get_or_try_init(|| async move { migrator.run(&pool).await.map_err(StorageError::from) }).await?;
+        }
+        Ok(lease)
     }
 
     fn try_lease(&self, key: &PoolKey) -> Result<Attempt, StorageError> {
