@@ -20,6 +20,7 @@ pub mod conformance;
 mod domain;
 mod error;
 pub mod memory;
+pub mod postgres;
 pub mod sqlite;
 mod tenant;
 

@@ -1,0 +1,109 @@
+//! Queries on the management database: the `domains` table (tenants and
+//! where they live) and `did_routing` (which domain hosts a DID).
+
+use std::collections::HashMap;
+
+use primal_pds_engine::syntax::Did;
+use sqlx::postgres::{PgConnection, PgPool};
+
+use crate::memory::now_millis;
+use crate::{DomainName, StorageError, TenantInfo, TenantStatus};
+
+/// A `domains` row as selected below.
+type DomainRow = (String, String, String, String, i64);
+
+fn tenant_info((domain, db_name, server, status, created_at): DomainRow) -> Result<TenantInfo, StorageError> {
+    let status = TenantStatus::parse(&status)
+        .ok_or_else(|| StorageError::Config(format!("domains row {domain:?} has an unknown status {status:?}")))?;
+    Ok(TenantInfo { domain: DomainName::parse(&domain)?, db_name, server, status, created_at })
+}
+
+/// Tenants recorded per server name.
+pub(crate) async fn tenants_per_server(conn: &mut PgConnection) -> Result<HashMap<String, i64>, StorageError> {
+    let rows: Vec<(String, i64)> =
+        sqlx::query_as("SELECT server, count(*) FROM domains GROUP BY server").fetch_all(conn).await?;
+    Ok(rows.into_iter().collect())
+}
+
+/// Insert the row of a new tenant; `false` when the domain (or its database
+/// name) is recorded already.
+pub(crate) async fn insert_domain(conn: &mut PgConnection, info: &TenantInfo) -> Result<bool, StorageError> {
+    let inserted = sqlx::query(
+        "INSERT INTO domains (domain, db_name, server, status, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT DO NOTHING",
+    )
+    .bind(info.domain.as_str())
+    .bind(&info.db_name)
+    .bind(&info.server)
+    .bind(info.status.as_str())
+    .bind(info.created_at)
+    .execute(conn)
+    .await?;
+    Ok(inserted.rows_affected() == 1)
+}
+
+/// Forget a tenant; its routes go with it (ON DELETE CASCADE).
+pub(crate) async fn delete_domain(pool: &PgPool, domain: &DomainName) -> Result<(), StorageError> {
+    sqlx::query("DELETE FROM domains WHERE domain = $1").bind(domain.as_str()).execute(pool).await?;
+    Ok(())
+}
+
+/// One tenant's row.
+pub(crate) async fn get_domain(pool: &PgPool, domain: &DomainName) -> Result<Option<TenantInfo>, StorageError> {
+    let row: Option<DomainRow> =
+        sqlx::query_as("SELECT domain, db_name, server, status, created_at FROM domains WHERE domain = $1")
+            .bind(domain.as_str())
+            .fetch_optional(pool)
+            .await?;
+    row.map(tenant_info).transpose()
+}
+
+/// Every tenant, sorted by domain in byte order.
+pub(crate) async fn list_domains(pool: &PgPool) -> Result<Vec<TenantInfo>, StorageError> {
+    let rows: Vec<DomainRow> =
+        sqlx::query_as("SELECT domain, db_name, server, status, created_at FROM domains ORDER BY domain COLLATE \"C\"")
+            .fetch_all(pool)
+            .await?;
+    rows.into_iter().map(tenant_info).collect()
+}
+
+/// Set a tenant's status; `false` when it does not exist.
+pub(crate) async fn set_status(pool: &PgPool, domain: &DomainName, status: TenantStatus) -> Result<bool, StorageError> {
+    let updated = sqlx::query("UPDATE domains SET status = $2, updated_at = $3 WHERE domain = $1")
+        .bind(domain.as_str())
+        .bind(status.as_str())
+        .bind(now_millis())
+        .execute(pool)
+        .await?;
+    Ok(updated.rows_affected() == 1)
+}
+
+/// Route `did` to `domain` (replacing an earlier route); `false` when the
+/// domain does not exist.
+pub(crate) async fn route_did(pool: &PgPool, did: &Did, domain: &DomainName) -> Result<bool, StorageError> {
+    let routed = sqlx::query(
+        "INSERT INTO did_routing (did, domain, created_at) SELECT $1, domain, $3 FROM domains WHERE domain = $2 \
+         ON CONFLICT (did) DO UPDATE SET domain = excluded.domain, created_at = excluded.created_at",
+    )
+    .bind(did.as_str())
+    .bind(domain.as_str())
+    .bind(now_millis())
+    .execute(pool)
+    .await?;
+    Ok(routed.rows_affected() == 1)
+}
+
+/// The domain hosting `did`.
+pub(crate) async fn resolve_did(pool: &PgPool, did: &Did) -> Result<Option<DomainName>, StorageError> {
+    let domain: Option<String> = sqlx::query_scalar("SELECT domain FROM did_routing WHERE did = $1")
+        .bind(did.as_str())
+        .fetch_optional(pool)
+        .await?;
+    domain.as_deref().map(DomainName::parse).transpose()
+}
+
+/// Forget where `did` lives (nothing happens when it was not routed).
+pub(crate) async fn unroute_did(pool: &PgPool, did: &Did) -> Result<(), StorageError> {
+    sqlx::query("DELETE FROM did_routing WHERE did = $1").bind(did.as_str()).execute(pool).await?;
+    Ok(())
+}
