@@ -207,6 +207,29 @@ async fn cached_memory_backend() {
     cached_backend_suite(|| async { shared.clone() }).await;
 }
 
+/// The whole suite on Postgres + the RocksDB cache (issue 4's fourth configuration).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cached_postgres_backend() {
+    use primal_pds_storage::postgres::{PgServer, PostgresBackend, PostgresConfig};
+    use sqlx::Connection;
+    let url = std::env::var("PRIMAL_PDS_TEST_PG_URL").unwrap_or_else(|_| {
+        panic!("PRIMAL_PDS_TEST_PG_URL is not set: run `scripts/test -p primal-pds-storage` (see README, Testing)")
+    });
+    let mut config = PostgresConfig::new(vec![PgServer { name: "a".into(), url: url.clone() }]);
+    let suffix: String = fresh_domain().as_str().split('.').next().unwrap_or("x").to_owned();
+    config.management_db = format!("pds_test_cached_{suffix}");
+    config.application_name = format!("pds-test-cached-{suffix}");
+    let open = || {
+        let config = config.clone();
+        async move { PostgresBackend::connect(config).await.expect("connect the Postgres backend") }
+    };
+    cached_backend_suite(open).await;
+    let mut conn = sqlx::PgConnection::connect(&url).await.expect("connect");
+    // The name is ours (letters, digits, underscores), built above.
+    let drop = format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", config.management_db);
+    sqlx::query(sqlx::AssertSqlSafe(drop)).execute(&mut conn).await.expect("drop the management database");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cached_memory_store() {
     let dir = temp_dir();
