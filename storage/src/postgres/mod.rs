@@ -6,14 +6,14 @@
 //! - Each **tenant database** (`primal_pds_<domain>`, see
 //!   [`DomainName::db_name`]) holds the accounts and repositories of one
 //!   domain, on whichever configured server had the fewest tenants when it
-//!   was created ([`placement`]).
+//!   was created (`placement.rs`).
 //! - **Pools**: tenant pools open lazily on first use, apply pending tenant
 //!   migrations when they open (so a new binary upgrades old tenants), hold
 //!   at most [`PostgresConfig::max_per_tenant`] connections and together at
 //!   most [`PostgresConfig::max_connections`]; the least recently used idle
-//!   pools are closed to make room ([`pool_manager`]).
+//!   pools are closed to make room (`pool_manager.rs`).
 //! - A commit is one statement, hence one transaction and one round trip: the
-//!   tenant migration defines an `apply_commit` SQL function ([`tenant_store`]).
+//!   tenant migration defines an `apply_commit` SQL function ([`PgStore`]).
 //!
 //! The role needs `CREATEDB` (it creates and drops tenant databases); see the
 //! README section "Postgres: roles, databases, placement".
@@ -144,7 +144,9 @@ impl PostgresBackend {
         tenant_migrator: Migrator,
     ) -> Result<PostgresBackend, StorageError> {
         let servers = parse_servers(&config)?;
-        let first = &servers[0];
+        let Some(first) = servers.first() else {
+            return Err(StorageError::Config("no PostgreSQL server configured".into()));
+        };
         let management_options = first.options.clone().database(&config.management_db);
         let management = connect_management(&config, first, management_options).await?;
         if let Err(e) = MANAGEMENT_MIGRATIONS.run(&management).await {
@@ -265,8 +267,10 @@ impl TenantBackend for PostgresBackend {
         let db_name = domain.db_name();
         let mut tx = self.management.begin().await?;
         let counts = management::tenants_per_server(&mut tx).await?;
-        let server_index = placement::least_loaded(self.servers.iter().map(|s| s.name.as_str()), &counts);
-        let server = &self.servers[server_index];
+        let placed = placement::least_loaded(self.servers.iter().map(|s| s.name.as_str()), &counts);
+        let Some((server_index, server)) = placed.and_then(|i| Some((i, self.servers.get(i)?))) else {
+            return Err(StorageError::Config("no PostgreSQL server configured".into()));
+        };
         let now = now_millis();
         let info = TenantInfo {
             domain: domain.clone(),
@@ -289,7 +293,7 @@ impl TenantBackend for PostgresBackend {
             Err(e) => Err(e),
         };
         if let Err(e) = ready {
-            self.pools.forget(&key).await;
+            self.pools.forget(&key);
             if let Err(drop_error) = ddl::drop_database(server, &db_name, self.acquire_timeout).await {
                 tracing::error!(%db_name, server = %server.name, error = %drop_error,
                     "could not drop the database of a failed tenant creation; drop it by hand");
@@ -309,13 +313,13 @@ impl TenantBackend for PostgresBackend {
     /// first makes a retry after a failure safe.
     async fn remove_tenant(&self, domain: &DomainName) -> Result<(), StorageError> {
         let info = self.require_tenant(domain).await?;
-        let key = self.pool_key(&info)?;
-        let server = &self.servers[key.server];
-        self.pools.forget(&key).await;
+        let (index, server) = self.server(&info.server)?;
+        let key = PoolKey { server: index, db_name: info.db_name.clone() };
+        self.pools.forget(&key);
         ddl::drop_database(server, &info.db_name, self.acquire_timeout).await?;
         management::delete_domain(&self.management, domain).await?;
         // An operation racing the removal may have reopened the pool.
-        self.pools.forget(&key).await;
+        self.pools.forget(&key);
         Ok(())
     }
 

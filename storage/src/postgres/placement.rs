@@ -8,8 +8,11 @@ use std::collections::HashMap;
 
 /// Index (into `servers`, in configuration order) of the server with the
 /// fewest tenants according to `counts` (server name → tenants; absent means
-/// none). `servers` must not be empty; with none, 0 is returned.
-pub(crate) fn least_loaded<'a>(servers: impl IntoIterator<Item = &'a str>, counts: &HashMap<String, i64>) -> usize {
+/// none); `None` when no server is listed.
+pub(crate) fn least_loaded<'a>(
+    servers: impl IntoIterator<Item = &'a str>,
+    counts: &HashMap<String, i64>,
+) -> Option<usize> {
     let mut best: Option<(usize, i64)> = None;
     for (index, name) in servers.into_iter().enumerate() {
         let load = counts.get(name).copied().unwrap_or(0);
@@ -17,7 +20,7 @@ pub(crate) fn least_loaded<'a>(servers: impl IntoIterator<Item = &'a str>, count
             best = Some((index, load));
         }
     }
-    best.map_or(0, |(index, _)| index)
+    best.map(|(index, _)| index)
 }
 
 #[cfg(test)]
@@ -31,12 +34,13 @@ mod tests {
     #[test]
     fn fewest_tenants_wins_first_on_a_tie() {
         let servers = ["a", "b", "c"];
-        assert_eq!(least_loaded(servers, &counts(&[])), 0);
-        assert_eq!(least_loaded(servers, &counts(&[("a", 1)])), 1);
-        assert_eq!(least_loaded(servers, &counts(&[("a", 1), ("b", 1)])), 2);
-        assert_eq!(least_loaded(servers, &counts(&[("a", 3), ("b", 2), ("c", 2)])), 1);
+        assert_eq!(least_loaded(servers, &counts(&[])), Some(0));
+        assert_eq!(least_loaded(servers, &counts(&[("a", 1)])), Some(1));
+        assert_eq!(least_loaded(servers, &counts(&[("a", 1), ("b", 1)])), Some(2));
+        assert_eq!(least_loaded(servers, &counts(&[("a", 3), ("b", 2), ("c", 2)])), Some(1));
         // Tenants on servers no longer configured do not count.
-        assert_eq!(least_loaded(servers, &counts(&[("gone", 0), ("a", 5), ("b", 5), ("c", 4)])), 2);
+        assert_eq!(least_loaded(servers, &counts(&[("gone", 0), ("a", 5), ("b", 5), ("c", 4)])), Some(2));
+        assert_eq!(least_loaded([], &counts(&[("a", 1)])), None);
     }
 
     #[test]
@@ -44,8 +48,10 @@ mod tests {
         let mut load = counts(&[("a", 10)]);
         let mut placed = Vec::new();
         for _ in 0..12 {
-            let i = least_loaded(["a", "b"], &load);
-            let name = ["a", "b"][i];
+            let name = match least_loaded(["a", "b"], &load) {
+                Some(0) => "a",
+                _ => "b",
+            };
             *load.entry(name.to_owned()).or_default() += 1;
             placed.push(name);
         }

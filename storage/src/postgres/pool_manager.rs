@@ -244,7 +244,7 @@ impl PoolManager {
 
     /// Close the pool of `key`, if open, even while in use (its users' later
     /// queries fail). For a tenant being dropped.
-    pub(crate) async fn forget(&self, key: &PoolKey) {
+    pub(crate) fn forget(&self, key: &PoolKey) {
         let mut state = self.0.lock();
         if let Some(slot) = state.pools.remove(key) {
             self.close_in_background(&mut state, slot.pool);
