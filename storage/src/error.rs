@@ -20,6 +20,15 @@ pub enum StorageError {
     /// No such tenant.
     #[error("domain {0} not found")]
     TenantNotFound(String),
+    /// An account with this DID exists already.
+    #[error("account {0} already exists")]
+    AccountExists(String),
+    /// No such account.
+    #[error("account {0} not found")]
+    AccountNotFound(String),
+    /// The handle belongs to another account on this host.
+    #[error("handle {0} is taken")]
+    HandleTaken(String),
     /// The configuration is unusable (e.g. no database server listed).
     #[error("storage configuration: {0}")]
     Config(String),

@@ -14,6 +14,8 @@
 //! cache in front of either.
 #![deny(missing_docs)]
 
+mod account;
+mod any;
 #[cfg(feature = "rocksdb-cache")]
 pub mod cache;
 pub mod conformance;
@@ -24,6 +26,8 @@ pub mod postgres;
 pub mod sqlite;
 mod tenant;
 
+pub use account::{Account, AccountRole, AccountStatus, AccountStore, AccountUpdate, NewAccount};
+pub use any::{AnyBackend, AnyStore};
 pub use domain::{DomainName, TENANT_DB_PREFIX};
 pub use error::StorageError;
 pub use tenant::{TenantBackend, TenantInfo, TenantStatus};

@@ -1,0 +1,50 @@
+//! Assembling the HTTP application: the OpenAPI service (every XRPC
+//! endpoint), the docs, and the XRPC error shaping around everything.
+
+use std::sync::Arc;
+
+use poem::middleware::Tracing;
+use poem::{Endpoint, EndpointExt, IntoResponse, Route};
+use poem_openapi::OpenApiService;
+
+use crate::error::to_xrpc_response;
+use crate::state::AppState;
+use crate::xrpc::server_info::ServerInfoApi;
+
+/// Every API group, combined (the order is the order in the docs).
+fn apis() -> ServerInfoApi {
+    ServerInfoApi
+}
+
+/// The OpenAPI service with every endpoint.
+pub fn openapi_service() -> OpenApiService<ServerInfoApi, ()> {
+    OpenApiService::new(apis(), "primal-pds", crate::VERSION)
+        .description("A multi-tenant AT Protocol Personal Data Server: the management API (host.primal.pds.*) and the com.atproto XRPC methods.")
+}
+
+/// The OpenAPI document (JSON), as committed at `openapi/primal-pds.json`.
+pub fn openapi_json() -> String {
+    openapi_service().spec()
+}
+
+/// The whole application over `state`.
+pub fn build_app(state: Arc<AppState>) -> impl Endpoint {
+    let service = openapi_service();
+    let docs = service.swagger_ui();
+    let redoc = service.redoc();
+    let spec = service.spec_endpoint();
+    Route::new()
+        .at("/openapi.json", spec)
+        .nest("/docs", docs)
+        .nest("/redoc", redoc)
+        .nest("/", service)
+        .data(state)
+        .around(|ep, req| async move {
+            let path = req.uri().path().to_string();
+            match ep.call(req).await {
+                Ok(resp) => Ok(resp.into_response()),
+                Err(err) => Ok(to_xrpc_response(err, &path)),
+            }
+        })
+        .with(Tracing)
+}

@@ -1,0 +1,99 @@
+//! The server's configuration: the Go primal-pds's `db.json` fields (read
+//! unchanged) plus our optional additions. Loading, environment overrides
+//! and validation live in [`load`].
+
+use std::path::PathBuf;
+
+use crate::secret::Secret;
+
+pub mod load;
+
+/// Everything the server needs to start.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where to listen, `host:port` or Go-style `:port` (`listenAddr`, default `:3000`).
+    pub listen_addr: String,
+    /// Public base URL, e.g. `https://pds.example.com` (`serviceURL`).
+    pub service_url: Option<String>,
+    /// The management API's bearer key (`adminKey`).
+    pub admin_key: Secret,
+    /// HS256 secret for session JWTs (`jwtSecret`; generated and persisted when absent).
+    pub jwt_secret: Option<Secret>,
+    /// PLC directory URL (`plcEndpoint`); `None` keeps DIDs unpublished.
+    pub plc_endpoint: Option<String>,
+    /// Host-wide default for sign-up (`registrationOpen`).
+    pub registration_open: bool,
+    /// Directory for server-owned files: the generated admin key, the
+    /// rotation and key-encryption keys, SQLite files (`dataDir`, default `./data`).
+    pub data_dir: PathBuf,
+    /// Where tenant data lives.
+    pub storage: StorageConfig,
+    /// The Traefik dynamic file, when `traefikConfigDir` is set.
+    pub traefik: Option<TraefikConfig>,
+    /// How long firehose events are kept, in hours (`firehoseRetentionHours`, default 72).
+    pub firehose_retention_hours: u64,
+    /// Secret that encrypts signing keys at rest (`keyEncryptionKey`; generated
+    /// and persisted under `data_dir` when absent).
+    pub key_encryption_key: Option<Secret>,
+}
+
+/// The storage backend.
+#[derive(Debug, Clone)]
+pub enum StorageConfig {
+    /// Embedded SQLite files under this directory.
+    Sqlite {
+        /// Directory of the management file and the tenant files.
+        data_dir: PathBuf,
+    },
+    /// One or more Postgres servers.
+    Postgres {
+        /// The servers; the first also holds the management database.
+        servers: Vec<PgServerConfig>,
+        /// Name of the management database (`dbName`).
+        management_db: String,
+        /// Cap on connections across all tenant pools (`maxConnections`).
+        max_connections: Option<u32>,
+    },
+}
+
+/// One Postgres server.
+#[derive(Debug, Clone)]
+pub struct PgServerConfig {
+    /// Stable name recorded for each tenant placed on it.
+    pub name: String,
+    /// Connection URL (contains the password: never log it).
+    pub url: Secret,
+}
+
+/// Where and how to write the Traefik dynamic configuration.
+#[derive(Debug, Clone)]
+pub struct TraefikConfig {
+    /// Directory watched by Traefik's file provider (`traefikConfigDir`).
+    pub dir: PathBuf,
+    /// Entry point of the routers (`traefikEntryPoint`, default `https`).
+    pub entry_point: String,
+    /// Certificate resolver (`traefikCertResolver`, default `letsencrypt-dns`).
+    pub cert_resolver: String,
+    /// URL Traefik forwards to (`traefikServiceURL`, default `http://primal-pds:3000`).
+    pub service_url: String,
+}
+
+impl Config {
+    /// The zero-config embedded set-up: SQLite under `data_dir`, listening
+    /// on `:3000`, with the given admin key.
+    pub fn embedded(data_dir: PathBuf, admin_key: Secret) -> Config {
+        Config {
+            listen_addr: ":3000".into(),
+            service_url: None,
+            admin_key,
+            jwt_secret: None,
+            plc_endpoint: None,
+            registration_open: false,
+            storage: StorageConfig::Sqlite { data_dir: data_dir.clone() },
+            data_dir,
+            traefik: None,
+            firehose_retention_hours: 72,
+            key_encryption_key: None,
+        }
+    }
+}

@@ -1,0 +1,2 @@
+//! Reading `db.json`, applying environment overrides, validating.
+//! (Filled in by the config work.)

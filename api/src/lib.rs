@@ -1,0 +1,20 @@
+//! primal-pds: a multi-tenant AT Protocol Personal Data Server.
+//!
+//! [`config`] reads the Go primal-pds's `db.json` (and our additions);
+//! [`state::AppState`] holds the storage backend and shared services;
+//! [`app::build_app`] assembles the HTTP application (management API
+//! `host.primal.pds.*`, the `com.atproto.*` XRPC methods, OpenAPI docs);
+//! [`server`] runs it with graceful shutdown.
+#![deny(missing_docs)]
+
+pub mod app;
+pub mod config;
+pub mod error;
+pub mod repo_locks;
+pub mod secret;
+pub mod server;
+pub mod state;
+pub mod xrpc;
+
+/// The server version (the crate version).
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

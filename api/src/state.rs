@@ -1,0 +1,76 @@
+//! [`AppState`]: what every request handler shares.
+
+use std::collections::BTreeMap;
+use std::sync::RwLock;
+use std::time::{Duration, Instant};
+
+use primal_pds_engine::syntax::TidClock;
+use primal_pds_storage::{AnyBackend, DomainName, StorageError, TenantBackend, TenantInfo, TenantStatus};
+
+use crate::config::Config;
+use crate::repo_locks::RepoLocks;
+
+/// How long the in-memory view of the hosted domains is trusted before it
+/// is re-read (another node may have added or disabled a domain).
+const DOMAIN_CACHE_TTL: Duration = Duration::from_secs(5);
+
+/// Shared server state (held in an `Arc`, reached from handlers with
+/// `Data<&Arc<AppState>>`).
+#[derive(Debug)]
+pub struct AppState {
+    /// The configuration the server started with.
+    pub config: Config,
+    /// Where tenant data lives.
+    pub backend: AnyBackend,
+    /// Revs for new commits (monotonic per process).
+    pub clock: TidClock,
+    /// Per-repo write serialization.
+    pub repo_locks: RepoLocks,
+    domains: RwLock<Option<(Instant, BTreeMap<DomainName, TenantInfo>)>>,
+}
+
+impl AppState {
+    /// State over an opened backend.
+    pub fn new(config: Config, backend: AnyBackend) -> AppState {
+        AppState { config, backend, clock: TidClock::new(), repo_locks: RepoLocks::new(), domains: RwLock::new(None) }
+    }
+
+    /// Every hosted domain (served or not), from a cache at most a few
+    /// seconds old.
+    pub async fn domains(&self) -> Result<BTreeMap<DomainName, TenantInfo>, StorageError> {
+        if let Some((at, map)) = &*self.domains.read().unwrap_or_else(|p| p.into_inner())
+            && at.elapsed() < DOMAIN_CACHE_TTL
+        {
+            return Ok(map.clone());
+        }
+        let map: BTreeMap<_, _> =
+            self.backend.list_tenants().await?.into_iter().map(|t| (t.domain.clone(), t)).collect();
+        *self.domains.write().unwrap_or_else(|p| p.into_inner()) = Some((Instant::now(), map.clone()));
+        Ok(map)
+    }
+
+    /// Forget the cached domain list (call after every domain change).
+    pub fn invalidate_domains(&self) {
+        *self.domains.write().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
+    /// The active hosted domain that serves `host` (a handle or a host name):
+    /// `host` itself or its closest parent domain that is hosted. Disabled
+    /// domains are not served. Ports and case are ignored.
+    pub async fn domain_for_host(&self, host: &str) -> Result<Option<TenantInfo>, StorageError> {
+        let host = host.split(':').next().unwrap_or_default().trim_end_matches('.').to_ascii_lowercase();
+        let domains = self.domains().await?;
+        let mut candidate = host.as_str();
+        loop {
+            if let Ok(name) = DomainName::parse(candidate)
+                && let Some(info) = domains.get(&name)
+            {
+                return Ok((info.status == TenantStatus::Active).then(|| info.clone()));
+            }
+            match candidate.split_once('.') {
+                Some((_, parent)) => candidate = parent,
+                None => return Ok(None),
+            }
+        }
+    }
+}

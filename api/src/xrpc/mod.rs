@@ -1,0 +1,4 @@
+//! The HTTP surface, one module per API group. Each group is a
+//! poem-openapi `#[OpenApi]` struct; [`crate::app`] combines them.
+
+pub mod server_info;

@@ -1,0 +1,166 @@
+//! [`AnyBackend`]: the backend chosen by configuration at start-up, as one
+//! concrete type (the traits use `impl Future`, so they are not object-safe).
+
+use bytes::Bytes;
+use cid::Cid;
+use primal_pds_engine::store::{BlockMap, Blockstore, CommitWrite, RepoRoot, RepoStore, RootStore, StoreError};
+use primal_pds_engine::syntax::{Did, Tid};
+
+use crate::postgres::{PgStore, PostgresBackend};
+use crate::sqlite::{SqliteBackend, SqliteStore};
+use crate::{DomainName, StorageError, TenantBackend, TenantInfo, TenantStatus};
+
+/// The SQLite or the Postgres backend.
+#[derive(Debug)]
+pub enum AnyBackend {
+    /// Embedded SQLite files (the zero-config default).
+    Sqlite(SqliteBackend),
+    /// Postgres servers (production).
+    Postgres(PostgresBackend),
+}
+
+/// The tenant store of an [`AnyBackend`].
+#[derive(Debug, Clone)]
+pub enum AnyStore {
+    /// A SQLite tenant.
+    Sqlite(SqliteStore),
+    /// A Postgres tenant.
+    Postgres(PgStore),
+}
+
+/// Run the same expression on whichever variant `$value` holds.
+macro_rules! dispatch {
+    ($value:expr, $inner:ident => $body:expr) => {
+        match $value {
+            AnyStore::Sqlite($inner) => $body,
+            AnyStore::Postgres($inner) => $body,
+        }
+    };
+}
+
+macro_rules! dispatch_backend {
+    ($value:expr, $inner:ident => $body:expr) => {
+        match $value {
+            AnyBackend::Sqlite($inner) => $body,
+            AnyBackend::Postgres($inner) => $body,
+        }
+    };
+}
+
+impl AnyBackend {
+    /// `"sqlite"` or `"postgres"`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            AnyBackend::Sqlite(_) => "sqlite",
+            AnyBackend::Postgres(_) => "postgres",
+        }
+    }
+}
+
+impl TenantBackend for AnyBackend {
+    type Store = AnyStore;
+
+    async fn create_tenant(&self, domain: &DomainName) -> Result<TenantInfo, StorageError> {
+        dispatch_backend!(self, b => b.create_tenant(domain).await)
+    }
+
+    async fn tenant_store(&self, domain: &DomainName) -> Result<AnyStore, StorageError> {
+        match self {
+            AnyBackend::Sqlite(b) => Ok(AnyStore::Sqlite(b.tenant_store(domain).await?)),
+            AnyBackend::Postgres(b) => Ok(AnyStore::Postgres(b.tenant_store(domain).await?)),
+        }
+    }
+
+    async fn remove_tenant(&self, domain: &DomainName) -> Result<(), StorageError> {
+        dispatch_backend!(self, b => b.remove_tenant(domain).await)
+    }
+
+    async fn list_tenants(&self) -> Result<Vec<TenantInfo>, StorageError> {
+        dispatch_backend!(self, b => b.list_tenants().await)
+    }
+
+    async fn get_tenant(&self, domain: &DomainName) -> Result<Option<TenantInfo>, StorageError> {
+        dispatch_backend!(self, b => b.get_tenant(domain).await)
+    }
+
+    async fn set_tenant_status(&self, domain: &DomainName, status: TenantStatus) -> Result<(), StorageError> {
+        dispatch_backend!(self, b => b.set_tenant_status(domain, status).await)
+    }
+
+    async fn route_did(&self, did: &Did, domain: &DomainName) -> Result<(), StorageError> {
+        dispatch_backend!(self, b => b.route_did(did, domain).await)
+    }
+
+    async fn resolve_did(&self, did: &Did) -> Result<Option<DomainName>, StorageError> {
+        dispatch_backend!(self, b => b.resolve_did(did).await)
+    }
+
+    async fn unroute_did(&self, did: &Did) -> Result<(), StorageError> {
+        dispatch_backend!(self, b => b.unroute_did(did).await)
+    }
+
+    async fn close(&self) {
+        dispatch_backend!(self, b => b.close().await)
+    }
+}
+
+impl Blockstore for AnyStore {
+    async fn get(&self, repo: &Did, cid: &Cid) -> Result<Option<Bytes>, StoreError> {
+        dispatch!(self, s => s.get(repo, cid).await)
+    }
+
+    async fn get_many(&self, repo: &Did, cids: &[Cid]) -> Result<BlockMap, StoreError> {
+        dispatch!(self, s => s.get_many(repo, cids).await)
+    }
+
+    async fn has(&self, repo: &Did, cid: &Cid) -> Result<bool, StoreError> {
+        dispatch!(self, s => s.has(repo, cid).await)
+    }
+
+    async fn put_many(&self, repo: &Did, blocks: &BlockMap) -> Result<(), StoreError> {
+        dispatch!(self, s => s.put_many(repo, blocks).await)
+    }
+}
+
+impl RootStore for AnyStore {
+    async fn get_root(&self, repo: &Did) -> Result<Option<RepoRoot>, StoreError> {
+        dispatch!(self, s => s.get_root(repo).await)
+    }
+
+    async fn swap_root(&self, repo: &Did, expected: Option<&Cid>, new: &RepoRoot) -> Result<(), StoreError> {
+        dispatch!(self, s => s.swap_root(repo, expected, new).await)
+    }
+}
+
+impl RepoStore for AnyStore {
+    async fn apply_commit(&self, write: &CommitWrite) -> Result<(), StoreError> {
+        dispatch!(self, s => s.apply_commit(write).await)
+    }
+
+    async fn get_record(&self, repo: &Did, collection: &str, rkey: &str) -> Result<Option<Cid>, StoreError> {
+        dispatch!(self, s => s.get_record(repo, collection, rkey).await)
+    }
+
+    async fn list_records(
+        &self,
+        repo: &Did,
+        collection: &str,
+        cursor: Option<&str>,
+        limit: usize,
+        reverse: bool,
+    ) -> Result<Vec<(String, Cid)>, StoreError> {
+        dispatch!(self, s => s.list_records(repo, collection, cursor, limit, reverse).await)
+    }
+
+    async fn list_collections(&self, repo: &Did) -> Result<Vec<String>, StoreError> {
+        dispatch!(self, s => s.list_collections(repo).await)
+    }
+
+    async fn blocks_since(&self, repo: &Did, since: &Tid) -> Result<BlockMap, StoreError> {
+        dispatch!(self, s => s.blocks_since(repo, since).await)
+    }
+
+    async fn delete_repo(&self, repo: &Did) -> Result<(), StoreError> {
+        dispatch!(self, s => s.delete_repo(repo).await)
+    }
+}
