@@ -7,9 +7,11 @@
 //! [`server`] runs it with graceful shutdown.
 #![deny(missing_docs)]
 
+pub mod admin_auth;
 pub mod app;
 pub mod config;
 pub mod error;
+pub mod passwords;
 pub mod repo_locks;
 pub mod secret;
 pub mod server;

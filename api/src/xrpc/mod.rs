@@ -1,4 +1,5 @@
 //! The HTTP surface, one module per API group. Each group is a
 //! poem-openapi `#[OpenApi]` struct; [`crate::app`] combines them.
 
+pub mod management_types;
 pub mod server_info;
