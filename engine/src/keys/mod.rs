@@ -41,6 +41,7 @@
 mod error;
 mod keypair;
 mod multikey;
+mod private_multibase;
 mod public_key;
 
 pub use error::KeyError;
