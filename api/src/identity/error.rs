@@ -38,6 +38,9 @@ pub enum IdentityError {
     /// A stored or decrypted key does not parse.
     #[error("stored key is invalid: {0}")]
     InvalidKey(#[from] KeyError),
+    /// Encrypting a key failed (the cipher refused the input; not expected to happen).
+    #[error("cannot seal the key")]
+    SealFailed,
     /// The operating system's random number generator failed.
     #[error("random number generator failed: {0}")]
     Rng(String),

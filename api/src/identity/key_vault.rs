@@ -95,7 +95,7 @@ impl KeyVault {
         let sealed = self
             .cipher
             .encrypt(&XNonce::from(nonce), Payload { msg: &plain[..], aad: &aad })
-            .map_err(|_| IdentityError::UnknownKeyFormat("encryption failed"))?;
+            .map_err(|_| IdentityError::SealFailed)?;
         let mut out = Vec::with_capacity(SEALED_LEN);
         out.push(VERSION_1);
         out.extend_from_slice(&nonce);
