@@ -11,6 +11,7 @@ pub mod admin_auth;
 pub mod app;
 pub mod config;
 pub mod error;
+pub mod identity;
 pub mod passwords;
 pub mod repo_locks;
 pub mod secret;
