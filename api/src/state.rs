@@ -9,6 +9,7 @@ use primal_pds_storage::{AnyBackend, DomainName, StorageError, TenantBackend, Te
 
 use crate::config::Config;
 use crate::repo_locks::RepoLocks;
+use crate::traefik::TraefikWriter;
 
 /// How long the in-memory view of the hosted domains is trusted before it
 /// is re-read (another node may have added or disabled a domain).
@@ -26,13 +27,23 @@ pub struct AppState {
     pub clock: TidClock,
     /// Per-repo write serialization.
     pub repo_locks: RepoLocks,
+    /// The Traefik file writer, when `traefikConfigDir` is set (see [`AppState::sync_traefik`]).
+    pub traefik: Option<TraefikWriter>,
     domains: RwLock<Option<(Instant, BTreeMap<DomainName, TenantInfo>)>>,
 }
 
 impl AppState {
     /// State over an opened backend.
     pub fn new(config: Config, backend: AnyBackend) -> AppState {
-        AppState { config, backend, clock: TidClock::new(), repo_locks: RepoLocks::new(), domains: RwLock::new(None) }
+        let traefik = config.traefik.clone().map(TraefikWriter::new);
+        AppState {
+            config,
+            backend,
+            clock: TidClock::new(),
+            repo_locks: RepoLocks::new(),
+            traefik,
+            domains: RwLock::new(None),
+        }
     }
 
     /// Every hosted domain (served or not), from a cache at most a few
