@@ -71,11 +71,11 @@ impl TraefikWriter {
         );
         for (name, domain) in router_names(active_domains) {
             let d = domain.as_str();
-            // Writing to a String cannot fail.
+            // Writing to a String cannot fail. Router names are `a-z 0-9 -`
+            // only (a DomainName's characters), plain YAML keys.
             let _ = write!(
                 out,
                 "    {name}:\n      rule: {rule}\n      entryPoints:\n        - {entry}\n      service: {SERVICE_NAME}\n      tls:\n        certResolver: {resolver}\n        domains:\n          - main: {main}\n            sans:\n              - {sans}\n",
-                name = yaml_str(&name),
                 rule = yaml_str(&host_rule(&domain)),
                 entry = yaml_str(&c.entry_point),
                 resolver = yaml_str(&c.cert_resolver),
