@@ -46,7 +46,8 @@ fn start(dir: &Path) -> Running {
         .spawn()
         .unwrap();
     let (tx, lines) = mpsc::channel();
-    for stream in [Box::new(child.stdout.take().unwrap()) as Box<dyn Read + Send>, Box::new(child.stderr.take().unwrap())]
+    for stream in
+        [Box::new(child.stdout.take().unwrap()) as Box<dyn Read + Send>, Box::new(child.stderr.take().unwrap())]
     {
         let tx = tx.clone();
         std::thread::spawn(move || {
@@ -55,7 +56,10 @@ fn start(dir: &Path) -> Running {
             }
         });
     }
-    let listening = regex::Regex::new(r"addr=(127\.0\.0\.1:\d+).*primal-pds listening|primal-pds listening.*addr=(127\.0\.0\.1:\d+)").unwrap();
+    let listening = regex::Regex::new(
+        r"addr=(127\.0\.0\.1:\d+).*primal-pds listening|primal-pds listening.*addr=(127\.0\.0\.1:\d+)",
+    )
+    .unwrap();
     let mut stdout = Vec::new();
     loop {
         let line = lines.recv_timeout(WAIT).unwrap_or_else(|_| panic!("no `listening` line; output: {stdout:#?}"));
