@@ -62,7 +62,11 @@ fn start(dir: &Path) -> Running {
     .unwrap();
     let mut stdout = Vec::new();
     loop {
-        let line = lines.recv_timeout(WAIT).unwrap_or_else(|_| panic!("no `listening` line; output: {stdout:#?}"));
+        let Ok(line) = lines.recv_timeout(WAIT) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("no `listening` line; output: {stdout:#?}");
+        };
         stdout.push(line.clone());
         if let Some(c) = listening.captures(&line) {
             let addr = c.get(1).or_else(|| c.get(2)).unwrap().as_str().to_string();
