@@ -15,6 +15,7 @@ pub mod repo_locks;
 pub mod secret;
 pub mod server;
 pub mod state;
+pub mod traefik;
 pub mod xrpc;
 
 /// The server version (the crate version).
