@@ -10,6 +10,7 @@
 pub mod app;
 pub mod config;
 pub mod error;
+pub mod lexicons;
 pub mod repo_locks;
 pub mod secret;
 pub mod server;
