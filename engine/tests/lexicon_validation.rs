@@ -1,6 +1,7 @@
 //! Record validation edge cases beyond the interop vectors: grapheme counting, nested and
 //! cross-document unions and refs, record key types, nullability, blobs.
 
+use primal_pds_engine::Ipld;
 use primal_pds_engine::data::json::ipld_from_json;
 use primal_pds_engine::lexicon::{Catalog, LexiconError, Validation};
 use primal_pds_engine::syntax::{Nsid, RecordKey};
@@ -142,7 +143,18 @@ fn unions_local_global_and_nested() {
     valid(json!({ "embed": { "$type": "org.other.embed", "anything": [1, 2] } }));
     // `$type` names a main definition by the bare NSID only, and must be a string.
     refused_at(json!({ "embed": { "$type": "com.example.post#main" } }), "/embed/$type");
-    refused_at(json!({ "embed": { "$type": 5 } }), "/embed/$type");
+    let mut numeric_type = ipld_from_json(&post(json!({ "embed": { "$type": "x" } }))).expect("data");
+    if let Ipld::Map(map) = &mut numeric_type
+        && let Some(Ipld::Map(embed)) = map.get_mut("embed")
+    {
+        embed.insert("$type".into(), Ipld::Integer(5));
+    }
+    let collection = Nsid::parse("com.example.post").expect("nsid");
+    let rkey = RecordKey::parse(TID).expect("rkey");
+    match catalog().validate_record(&collection, &rkey, &numeric_type) {
+        Err(LexiconError::InvalidRecord { path, .. }) => assert_eq!(path, "/embed/$type"),
+        other => panic!("numeric $type: {other:?}"),
+    }
     refused_at(json!({ "embed": { "$type": "#images", "count": 1 } }), "/embed/$type");
     // A closed union refuses what it does not list, even a known type.
     refused_at(json!({ "strict": { "$type": "com.example.post#images", "count": 1 } }), "/strict/$type");
@@ -190,8 +202,8 @@ fn blobs() {
 fn floats_anywhere_are_refused() {
     let mut record = post(json!({ "extra": { "deep": [1] } }));
     let mut ipld = ipld_from_json(&record).expect("data");
-    if let primal_pds_engine::Ipld::Map(map) = &mut ipld {
-        map.insert("extra".into(), primal_pds_engine::Ipld::Float(1.5));
+    if let Ipld::Map(map) = &mut ipld {
+        map.insert("extra".into(), Ipld::Float(1.5));
     }
     let collection = Nsid::parse("com.example.post").expect("nsid");
     let rkey = RecordKey::parse(TID).expect("rkey");
