@@ -78,7 +78,7 @@ fn catalog() -> Catalog {
         "id": "com.example.keyed",
         "defs": { "main": { "type": "record", "key": "nsid", "record": { "type": "object", "properties": {} } } }
     });
-    Catalog::from_documents([post, defs, other, keyed].into_iter()).expect("catalog")
+    Catalog::from_documents([post, defs, other, keyed]).expect("catalog")
 }
 
 const TID: &str = "3kznmn7xqxl22";
