@@ -5,6 +5,7 @@ use primal_pds_engine::Ipld;
 use primal_pds_engine::data::json::ipld_from_json;
 use primal_pds_engine::lexicon::{Catalog, LexiconError, Validation};
 use primal_pds_engine::syntax::{Nsid, RecordKey};
+use proptest::prelude::*;
 use serde_json::{Value, json};
 
 /// A catalog of two documents: `com.example.post` (records keyed by TID) and `com.example.defs`.
@@ -235,4 +236,75 @@ fn catalog_refuses_duplicates_and_bad_documents() {
     assert!(matches!(Catalog::from_documents([doc.clone(), doc]), Err(LexiconError::DuplicateSchema(_))));
     let bad = json!({ "lexicon": 2, "id": "com.example.a", "defs": { "x": { "type": "string" } } });
     assert!(matches!(Catalog::from_documents([bad]), Err(LexiconError::InvalidSchema { .. })));
+}
+
+/// Values built from the schema's own names, so that random records reach deep into it.
+fn arb_value() -> impl Strategy<Value = Ipld> {
+    let names = prop_oneof![
+        Just("text"),
+        Just("note"),
+        Just("embed"),
+        Just("strict"),
+        Just("missing"),
+        Just("nested"),
+        Just("pinned"),
+        Just("image"),
+        Just("anything"),
+        Just("flag"),
+        Just("count"),
+        Just("uri"),
+        Just("inner"),
+        Just("children"),
+        Just("label"),
+        Just("$type"),
+        Just("ref"),
+        Just("mimeType"),
+        Just("size"),
+    ]
+    .prop_map(str::to_owned);
+    let strings = prop_oneof![
+        Just("com.example.post#images"),
+        Just("com.example.defs#quote"),
+        Just("com.example.defs#node"),
+        Just("com.example.post"),
+        Just("blob"),
+        Just("a"),
+        Just("image/png"),
+        Just("at://did:plc:abc"),
+        Just(""),
+    ]
+    .prop_map(|s| Ipld::String(s.to_owned()));
+    let leaf = prop_oneof![
+        Just(Ipld::Null),
+        any::<bool>().prop_map(Ipld::Bool),
+        (-3i64..2000).prop_map(|i| Ipld::Integer(i.into())),
+        strings,
+        "\\PC{0,12}".prop_map(Ipld::String),
+        proptest::collection::vec(any::<u8>(), 0..4).prop_map(Ipld::Bytes),
+    ];
+    leaf.prop_recursive(6, 96, 6, move |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..4).prop_map(Ipld::List),
+            proptest::collection::btree_map(names.clone(), inner, 0..6).prop_map(Ipld::Map),
+        ]
+    })
+}
+
+proptest! {
+    #[test]
+    fn validation_never_panics(fields in proptest::collection::btree_map(
+        prop_oneof![Just("text"), Just("embed"), Just("strict"), Just("nested"), Just("pinned"), Just("image"),
+            Just("anything"), Just("missing"), Just("note")].prop_map(str::to_owned),
+        arb_value(),
+        0..5,
+    )) {
+        let mut record = fields;
+        record.insert("$type".to_owned(), Ipld::String("com.example.post".to_owned()));
+        let collection = Nsid::parse("com.example.post").expect("nsid");
+        let rkey = RecordKey::parse(TID).expect("rkey");
+        match catalog().validate_record(&collection, &rkey, &Ipld::Map(record)) {
+            Ok(Validation::Valid) | Err(LexiconError::InvalidRecord { .. }) => {}
+            other => prop_assert!(false, "unexpected outcome {:?}", other),
+        }
+    }
 }
