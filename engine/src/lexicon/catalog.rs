@@ -67,7 +67,7 @@ impl Catalog {
     }
 
     /// Validate a record of `collection` stored under `rkey` against the collection's `record`
-    /// definition (see [`validate`](super::validate) for the rules).
+    /// definition (the rules are listed in the [`lexicon`](super) module documentation).
     ///
     /// [`Validation::Unknown`] when the catalog has no document for the collection;
     /// [`LexiconError::NotARecordType`] when it has one whose `main` is not a record;

@@ -1,26 +1,6 @@
 //! Validating a record (a data-model value) against the schemas of a [`Catalog`].
 //!
-//! The rules (specs/lexicon.md):
-//! - the whole value must first be valid atproto data ([`data::record::validate_value`]: no
-//!   floats, valid blobs, bounded depth);
-//! - the record is a map whose `$type` is exactly the collection NSID, and the record key
-//!   matches the definition's key type (`tid`, `nsid`, `any`, `literal:<value>`);
-//! - objects: every `required` property present; `null` only for `nullable` ones; properties not
-//!   in the schema are ignored (the spec says to tolerate them);
-//! - strings: `minLength`/`maxLength` in UTF-8 bytes, `minGraphemes`/`maxGraphemes` in extended
-//!   grapheme clusters, `enum`, `const`, `format`; `knownValues` is not enforced;
-//! - integers: `minimum`, `maximum`, `enum`, `const`; booleans: `const`;
-//! - bytes: `minLength`/`maxLength`; cid-link: a link; blob: a current-shape blob (not the legacy
-//!   `{cid, mimeType}`) whose `mimeType` matches an `accept` pattern and whose `size` is at most
-//!   `maxSize`; arrays: element count and every element;
-//! - unions: a map with a string `$type` (a `main` definition named by the bare NSID); a listed
-//!   variant is validated against it; an unlisted one is refused by a closed union, and by an open
-//!   union validated when the catalog knows it, accepted otherwise;
-//! - `unknown`: any map that is not a blob;
-//! - `ref`: validated against the target. **A target the catalog does not have is accepted** (the
-//!   value was already checked as data): the server's catalog holds only part of the world's
-//!   schemas, and refusing a post because, say, `app.bsky.richtext.facet` is missing would be
-//!   wrong. A reference to a `record` definition also needs the matching `$type`.
+//! The rules are listed in the [`lexicon`](super) module documentation.
 
 use std::collections::BTreeMap;
 
