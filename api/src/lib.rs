@@ -11,6 +11,7 @@ pub mod app;
 pub mod config;
 pub mod error;
 pub mod identity;
+pub mod lexicons;
 pub mod repo_locks;
 pub mod secret;
 pub mod server;
