@@ -20,7 +20,7 @@ use primal_pds_engine::repo::{RecordWrite, Repo, export_car, verify_repo_car};
 use primal_pds_engine::store::{
     BlockMap, Blockstore, CommitWrite, IndexedRecord, RepoRoot, RepoStore, RootStore, StoreError,
 };
-use primal_pds_engine::syntax::{Did, Nsid, RecordKey, Tid, TidClock};
+use primal_pds_engine::syntax::{Did, Handle, Nsid, RecordKey, Tid, TidClock};
 use primal_pds_engine::{Cid, Ipld};
 
 use crate::{DomainName, StorageError, TenantBackend, TenantStatus};
@@ -37,6 +37,11 @@ pub fn fresh_did() -> Did {
     let id: String = unique().chars().filter(|c| c.is_ascii_lowercase() || ('2'..='7').contains(c)).collect();
     let id = format!("{id}aaaaaaaaaaaaaaaaaaaaaaaa");
     Did::parse(&format!("did:plc:{}", &id[..24])).expect("a did:plc of base32 characters")
+}
+
+/// A fresh handle for one test, e.g. `u3kabc….conformance.test`.
+pub fn fresh_handle() -> Handle {
+    Handle::parse(&format!("u{}.conformance.test", unique())).expect("a valid handle")
 }
 
 /// A fresh domain for one test, e.g. `t3kabc….conformance.test`.
@@ -292,7 +297,7 @@ pub async fn tenant_lifecycle<B: TenantBackend>(backend: &B) {
     backend.set_tenant_status(&a, TenantStatus::Disabled).await.expect("disable");
     assert_eq!(backend.get_tenant(&a).await.expect("get").map(|t| t.status), Some(TenantStatus::Disabled));
     let did = fresh_did();
-    backend.route_did(&did, &a).await.expect("route");
+    backend.route_did(&did, &a, &fresh_handle()).await.expect("route");
     assert_eq!(backend.resolve_did(&did).await.expect("resolve"), Some(a.clone()));
     backend.remove_tenant(&a).await.expect("remove");
     assert_eq!(backend.resolve_did(&did).await.expect("resolve"), None, "route survived its tenant");
@@ -348,7 +353,7 @@ where
     let car = {
         let backend = open().await;
         backend.create_tenant(&domain).await.expect("create");
-        backend.route_did(&did, &domain).await.expect("route");
+        backend.route_did(&did, &domain, &fresh_handle()).await.expect("route");
         let store = backend.tenant_store(&domain).await.expect("store");
         let (mut repo, _) = Repo::create(&store, &did, &key, &clock).await.expect("create repo");
         let writes = (0..20).map(|i| create("app.bsky.feed.post", &format!("r{i}"), "x")).collect();

@@ -15,7 +15,7 @@ use primal_pds_engine::store::{
     BlockMap, Blockstore, CommitWrite, IndexedRecord, RepoRoot, RepoStore, RootStore, StoreError,
 };
 use primal_pds_engine::syntax::{Did, Nsid, RecordKey, TidClock};
-use primal_pds_storage::conformance::{self, fresh_did, fresh_domain};
+use primal_pds_storage::conformance::{self, fresh_did, fresh_domain, fresh_handle};
 use primal_pds_storage::sqlite::{SqliteBackend, SqliteConfig, TENANTS_DIR};
 use primal_pds_storage::{DomainName, StorageError, TenantBackend};
 use sqlx::migrate::Migrator;
@@ -340,12 +340,12 @@ async fn concurrent_creations_of_one_domain() {
 async fn routes_need_a_tenant() {
     let dir = TempDir::new().expect("temp dir");
     let backend = open(dir.path()).await;
-    let routed = backend.route_did(&fresh_did(), &fresh_domain()).await;
+    let routed = backend.route_did(&fresh_did(), &fresh_domain(), &fresh_handle()).await;
     assert!(matches!(routed, Err(StorageError::TenantNotFound(_))), "{routed:?}");
     let domain = fresh_domain();
     backend.create_tenant(&domain).await.expect("create");
     let did = fresh_did();
-    backend.route_did(&did, &domain).await.expect("route");
+    backend.route_did(&did, &domain, &fresh_handle()).await.expect("route");
     backend.unroute_did(&did).await.expect("unroute");
     assert_eq!(backend.resolve_did(&did).await.expect("resolve"), None);
     backend.close().await;
