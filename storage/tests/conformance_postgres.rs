@@ -174,6 +174,14 @@ async fn tenant_isolation() {
     finish(backend, &config).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn account_suite() {
+    let config = config_a();
+    let backend = backend(&config).await;
+    conformance::account_suite(&backend).await;
+    finish(backend, &config).await;
+}
+
 #[tokio::test]
 async fn restart_keeps_everything() {
     let config = config_a();

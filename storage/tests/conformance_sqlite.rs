@@ -100,6 +100,15 @@ async fn tenant_isolation() {
     backend.close().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn account_suite() {
+    let dir = TempDir::new().expect("temp dir");
+    let backend = open(dir.path()).await;
+    conformance::account_suite(&backend).await;
+    assert!(names(&dir.path().join(TENANTS_DIR)).is_empty(), "removed tenants left files");
+    backend.close().await;
+}
+
 #[tokio::test]
 async fn restart_keeps_everything() {
     let dir = TempDir::new().expect("temp dir");
