@@ -12,11 +12,13 @@ pub mod app;
 pub mod config;
 pub mod error;
 pub mod identity;
+pub mod lexicons;
 pub mod passwords;
 pub mod repo_locks;
 pub mod secret;
 pub mod server;
 pub mod state;
+pub mod traefik;
 pub mod xrpc;
 
 /// The server version (the crate version).
