@@ -9,13 +9,13 @@ use poem_openapi::{OpenApi, OpenApiService};
 
 use crate::error::to_xrpc_response;
 use crate::state::AppState;
+use crate::xrpc::management::ManagementApi;
 use crate::xrpc::server_info::ServerInfoApi;
 
 /// Every API group, combined (the order is the order in the docs). Add a
 /// group here, one per line.
 fn apis() -> impl OpenApi {
-    // A tuple of groups once there are several: (ServerInfoApi, ManagementApi, ...).
-    ServerInfoApi
+    (ServerInfoApi, ManagementApi)
 }
 
 /// The OpenAPI service with every endpoint.

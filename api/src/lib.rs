@@ -7,6 +7,7 @@
 //! [`server`] runs it with graceful shutdown.
 #![deny(missing_docs)]
 
+pub mod accounts;
 pub mod admin_auth;
 pub mod app;
 pub mod config;
