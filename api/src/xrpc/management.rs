@@ -162,12 +162,13 @@ fn parse_role(input: &str) -> Result<AccountRole, XrpcError> {
 
 #[OpenApi(prefix_path = "/xrpc")]
 impl ManagementApi {
-    /// Host a new domain: creates its tenant database and its owner account
-    /// (handle = the domain, role `owner`) and rewrites the Traefik file.
-    /// The owner's generated password is returned this once.
-    /// Errors: 400 InvalidRequest, 409 DomainExists, 409 HandleTaken (the
-    /// domain is already an account's handle), 500 InternalError (nothing is
-    /// left behind).
+    /// Host a new domain
+    ///
+    /// Creates its tenant database and its owner account (handle = the
+    /// domain, role `owner`) and rewrites the Traefik file. The owner's
+    /// generated password is returned this once. Errors: 400 InvalidRequest,
+    /// 409 DomainExists, 409 HandleTaken (the domain is already an account's
+    /// handle), 500 InternalError (nothing is left behind).
     #[oai(path = "/host.primal.pds.addDomain", method = "post", tag = "ManagementTags::Domains")]
     async fn add_domain(
         &self,
@@ -181,7 +182,9 @@ impl ManagementApi {
         Ok(Json(out))
     }
 
-    /// Every hosted domain, sorted by name.
+    /// List the hosted domains
+    ///
+    /// Every hosted domain, served or not, sorted by name.
     #[oai(path = "/host.primal.pds.listDomains", method = "get", tag = "ManagementTags::Domains")]
     async fn list_domains(
         &self,
@@ -194,8 +197,11 @@ impl ManagementApi {
         Ok(Json(ListDomainsOutput { domains }))
     }
 
-    /// Serve (`active`) or stop serving (`disabled`) a domain; rewrites the
-    /// Traefik file. Returns the domain. Errors: 400, 404 DomainNotFound.
+    /// Serve or stop serving a domain
+    ///
+    /// `status` is `active` (served) or `disabled`; the Traefik file is
+    /// rewritten. Returns the domain. Errors: 400 InvalidRequest,
+    /// 404 DomainNotFound.
     #[oai(path = "/host.primal.pds.updateDomain", method = "post", tag = "ManagementTags::Domains")]
     async fn update_domain(
         &self,
@@ -211,9 +217,11 @@ impl ManagementApi {
         Ok(Json(DomainView::from(&info)))
     }
 
-    /// Stop hosting a domain: drops its tenant database with every account
-    /// and repository, forgets its DIDs, rewrites the Traefik file.
-    /// Errors: 400, 404 DomainNotFound.
+    /// Stop hosting a domain
+    ///
+    /// Drops its tenant database with every account and repository, forgets
+    /// its DIDs and handles, rewrites the Traefik file. Errors: 400
+    /// InvalidRequest, 404 DomainNotFound.
     #[oai(path = "/host.primal.pds.removeDomain", method = "post", tag = "ManagementTags::Domains")]
     async fn remove_domain(
         &self,
@@ -226,10 +234,13 @@ impl ManagementApi {
         Ok(Json(MessageOutput { message: format!("Domain removed: {domain}") }))
     }
 
-    /// Create an account. `handle` is a bare name (gets `.<domain>`) or a
-    /// full handle ending in `.<domain>`; `role` is `user` (default) or
-    /// `admin`. A password is generated and returned when none is given.
-    /// Errors: 400, 404 DomainNotFound, 409 HandleTaken.
+    /// Create an account
+    ///
+    /// `handle` is a bare name (gets `.<domain>`) or a full handle ending in
+    /// `.<domain>`; `role` is `user` (default) or `admin`. A password is
+    /// generated and returned (`password`) when none is given. Errors: 400
+    /// InvalidRequest, 404 DomainNotFound, 409 HandleTaken (the handle
+    /// belongs to any account of this host).
     #[oai(path = "/host.primal.pds.createAccount", method = "post", tag = "ManagementTags::Accounts")]
     async fn create_account(
         &self,
@@ -255,9 +266,11 @@ impl ManagementApi {
         Ok(Json(CreateAccountOutput { account: AccountView::from(&account), password: generated }))
     }
 
-    /// The accounts of a domain, sorted by handle, a page at a time
-    /// (`limit` 1–1000, default 1000; `cursor` from the previous page).
-    /// Errors: 400, 404 DomainNotFound.
+    /// List the accounts of a domain
+    ///
+    /// Sorted by handle, a page at a time (`limit` 1–1000, default 1000;
+    /// pass the `cursor` of a page to get the next; the last page has none).
+    /// Errors: 400 InvalidRequest, 404 DomainNotFound.
     #[oai(path = "/host.primal.pds.listAccounts", method = "get", tag = "ManagementTags::Accounts")]
     async fn list_accounts(
         &self,
@@ -289,8 +302,10 @@ impl ManagementApi {
         Ok(Json(ListAccountsOutput { accounts: found.iter().map(AccountView::from).collect(), cursor }))
     }
 
-    /// One account, by `handle` or `did` (when both are given they must
-    /// name the same account). Errors: 400, 404 AccountNotFound.
+    /// Get one account
+    ///
+    /// By `handle` or `did` (when both are given they must name the same
+    /// account). Errors: 400 InvalidRequest, 404 AccountNotFound.
     #[oai(path = "/host.primal.pds.getAccount", method = "get", tag = "ManagementTags::Accounts")]
     async fn get_account(
         &self,
@@ -330,10 +345,13 @@ impl ManagementApi {
         Ok(Json(AccountView::from(&account)))
     }
 
-    /// Change an account's `status` and/or `role` (both checked before
-    /// anything is written). The owner may be suspended or disabled, not
-    /// removed or given another role. Errors: 400, 403 OwnerProtected,
-    /// 404 AccountNotFound.
+    /// Change an account's status or role
+    ///
+    /// At least one of `status` (`active`, `suspended`, `disabled`,
+    /// `removed`) and `role` (`admin`, `user`); both are checked before
+    /// anything is written. The owner may be suspended or disabled, not
+    /// removed or given another role. Errors: 400 InvalidRequest,
+    /// 403 OwnerProtected, 404 AccountNotFound.
     #[oai(path = "/host.primal.pds.updateAccount", method = "post", tag = "ManagementTags::Accounts")]
     async fn update_account(
         &self,
@@ -368,9 +386,11 @@ impl ManagementApi {
         Ok(Json(AccountView::from(&updated)))
     }
 
-    /// Delete an account with its repository and release its handle. The
-    /// owner is deleted only with its domain (`removeDomain`).
-    /// Errors: 400, 403 OwnerProtected, 404 AccountNotFound.
+    /// Delete an account
+    ///
+    /// Deletes it with its repository and releases its handle. The owner is
+    /// deleted only with its domain (`removeDomain`). Errors: 400
+    /// InvalidRequest, 403 OwnerProtected, 404 AccountNotFound.
     #[oai(path = "/host.primal.pds.deleteAccount", method = "post", tag = "ManagementTags::Accounts")]
     async fn delete_account(
         &self,
