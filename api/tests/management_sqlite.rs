@@ -46,3 +46,10 @@ async fn list_accounts_paging() {
     management_suite::list_accounts_paging(&h).await;
     h.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn races_have_one_winner() {
+    let h = Harness::sqlite().await;
+    management_suite::races_have_one_winner(&h).await;
+    h.finish().await;
+}

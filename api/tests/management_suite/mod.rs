@@ -13,13 +13,17 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use futures::TryStreamExt;
 use primal_pds_api::config::{Config, PgServerConfig, StorageConfig, TraefikConfig};
 use primal_pds_api::identity::Identity;
 use primal_pds_api::passwords::verify_password;
 use primal_pds_api::secret::Secret;
 use primal_pds_api::server::{self, RunningServer, open_backend};
 use primal_pds_api::state::AppState;
-use primal_pds_engine::syntax::Handle;
+use primal_pds_engine::car::CarLimits;
+use primal_pds_engine::repo::{Repo, export_car, verify_repo_car};
+use primal_pds_engine::store::RootStore;
+use primal_pds_engine::syntax::{Did, Handle};
 use primal_pds_storage::{AccountStore, AnyBackend, DomainName, TenantBackend};
 use serde_json::{Value, json};
 use sqlx::{AssertSqlSafe, Connection};
@@ -201,6 +205,28 @@ impl Harness {
         store.get_account_by_handle(&Handle::parse(handle).expect("handle")).await.expect("get account")
     }
 
+    /// Check behind the API that the account with `handle` has a signed,
+    /// empty repository whose commit verifies with its stored (sealed)
+    /// signing key, under its DID.
+    pub async fn assert_repo_signed_by_stored_key(&self, domain: &str, handle: &str) {
+        let account = self.stored_account(domain, handle).await.expect("account stored");
+        let sealed = account.signing_key.as_deref().expect("signing key stored");
+        let key = self.state.identity.unseal_signing_key(sealed).expect("the stored key unseals");
+        let store = self.state.backend.tenant_store(&DomainName::parse(domain).unwrap()).await.expect("tenant store");
+        Repo::load(&store, &account.did).await.expect("the repository exists");
+        let chunks: Vec<bytes::Bytes> = export_car(&store, &account.did).try_collect().await.expect("export");
+        let verified = verify_repo_car(&chunks.concat(), Some(&key.public_key()), CarLimits::default())
+            .expect("the commit verifies with the stored key");
+        assert_eq!(verified.commit.did, account.did);
+        assert!(verified.records.is_empty());
+    }
+
+    /// Whether the repository of `did` still has a root in `domain`'s store.
+    pub async fn repo_exists(&self, domain: &str, did: &str) -> bool {
+        let store = self.state.backend.tenant_store(&DomainName::parse(domain).unwrap()).await.expect("tenant store");
+        store.get_root(&Did::parse(did).unwrap()).await.expect("get root").is_some()
+    }
+
     /// The Traefik file's text, if it exists.
     pub fn traefik_file(&self) -> Option<String> {
         std::fs::read_to_string(self.traefik_dir.join("primal-pds.yml")).ok()
@@ -349,7 +375,7 @@ pub async fn domain_lifecycle(h: &Harness) {
     let hash = stored.password_hash.clone().expect("hash stored");
     assert!(hash.starts_with("$argon2id$"), "{hash}");
     assert!(verify_password(password, &hash).await);
-    assert!(stored.signing_key.is_some());
+    h.assert_repo_signed_by_stored_key(&d1, &d1).await;
     assert!(h.tenant_db_exists(&d1).await);
     let traefik = h.traefik_file().expect("Traefik file written");
     assert!(traefik.contains(&d1), "{traefik}");
@@ -446,6 +472,7 @@ pub async fn account_lifecycle(h: &Harness) {
     assert!(is_lower_hex_24(alice_password), "{alice_password}");
     let stored = h.stored_account(&d, &format!("alice.{d}")).await.unwrap();
     assert!(verify_password(alice_password, stored.password_hash.as_deref().unwrap()).await);
+    h.assert_repo_signed_by_stored_key(&d, &format!("alice.{d}")).await;
 
     // A full handle, a given password (not echoed), an email and the admin role.
     let full = format!("Bob.{}", d.to_uppercase());
@@ -573,6 +600,8 @@ pub async fn account_lifecycle(h: &Harness) {
     assert_eq!(out, json!({ "message": format!("Account deleted: {alice_handle}") }));
     assert_error(&h.get("getAccount", &[("handle", &alice_handle)]).await, 404, "AccountNotFound");
     assert_error(&h.get("getAccount", &[("did", alice_did)]).await, 404, "AccountNotFound");
+    assert!(!h.repo_exists(&d, alice_did).await, "the repository went with the account");
+    assert!(h.stored_account(&d, &alice_handle).await.is_none());
     assert_error(&h.post("deleteAccount", json!({ "handle": alice_handle })).await, 404, "AccountNotFound");
     // The handle is free again, for a new DID.
     let again = h.create_account(json!({ "domain": d, "handle": "alice" })).await;
@@ -682,4 +711,42 @@ pub async fn list_accounts_paging(h: &Harness) {
     assert_error(&h.get("listAccounts", &[("domain", &d), ("limit", "1001")]).await, 400, "InvalidRequest");
     assert_error(&h.get("listAccounts", &[("domain", &d), ("limit", "two")]).await, 400, "InvalidRequest");
     assert_error(&h.get("listAccounts", &[("domain", &fresh_domain("nx"))]).await, 404, "DomainNotFound");
+}
+
+/// Racing requests: of two addDomain for one domain, and of two
+/// createAccount for one handle (in two domains), exactly one wins; the
+/// loser gets 409 and leaves nothing behind.
+pub async fn races_have_one_winner(h: &Harness) {
+    let parent = fresh_domain("r");
+    let (a, b) = tokio::join!(
+        h.post("addDomain", json!({ "domain": parent })),
+        h.post("addDomain", json!({ "domain": parent.to_uppercase() })),
+    );
+    let mut statuses = [a.0, b.0];
+    statuses.sort();
+    assert_eq!(statuses, [200, 409], "{a:?} {b:?}");
+    let loser = if a.0 == 409 { &a } else { &b };
+    assert_error(loser, 409, "DomainExists");
+
+    let sub = format!("s.{parent}");
+    h.add_domain(&sub).await;
+    let handle = format!("zed.{sub}");
+    for _ in 0..3 {
+        let (a, b) = tokio::join!(
+            h.post("createAccount", json!({ "domain": parent, "handle": handle })),
+            h.post("createAccount", json!({ "domain": sub, "handle": "zed" })),
+        );
+        let mut statuses = [a.0, b.0];
+        statuses.sort();
+        assert_eq!(statuses, [200, 409], "{a:?} {b:?}");
+        let (winner, loser) = if a.0 == 200 { (&a, &b) } else { (&b, &a) };
+        assert_error(loser, 409, "HandleTaken");
+        let (status, got) = h.get("getAccount", &[("handle", &handle)]).await;
+        assert_eq!((status, &got), (200, &winner.1["account"]));
+        let (_, in_parent) = h.get("listAccounts", &[("domain", &parent)]).await;
+        let (_, in_sub) = h.get("listAccounts", &[("domain", &sub)]).await;
+        let count = |v: &Value| v["accounts"].as_array().unwrap().iter().filter(|x| x["handle"] == handle).count();
+        assert_eq!(count(&in_parent) + count(&in_sub), 1, "exactly one account holds the handle");
+        assert_eq!(h.post("deleteAccount", json!({ "handle": handle })).await.0, 200);
+    }
 }
