@@ -647,10 +647,73 @@ pub async fn routed_handles<B: TenantBackend>(backend: &B) {
     backend.remove_tenant(&b).await.expect("remove B");
 }
 
+/// Accounts created at once beside commits of other repos of the tenant:
+/// each lands with its repo, and of several creates racing for one handle
+/// exactly one wins.
+pub async fn account_concurrent_creates<B: TenantBackend>(backend: &B) {
+    let (domain, store) = fresh_tenant(backend).await;
+    let key = Arc::new(Keypair::generate(Algorithm::K256));
+    let clock = Arc::new(TidClock::new());
+    let busy = fresh_did();
+    create_account(&store, &busy, &fresh_handle()).await;
+    let contested = fresh_handle();
+    let mut tasks = Vec::new();
+    for t in 0..12 {
+        let (store, key, clock, contested) = (store.clone(), key.clone(), clock.clone(), contested.clone());
+        let busy = busy.clone();
+        tasks.push(tokio::spawn(async move {
+            if t % 3 == 0 {
+                // A writer on an existing repo of the same tenant.
+                let mut repo = Repo::load(&store, &busy).await.expect("load");
+                for i in 0..5 {
+                    let write = create("app.bsky.feed.post", &format!("t{t}-{i}"), "x");
+                    loop {
+                        match repo.apply_writes(&store, &key, &clock, vec![write.clone()], None).await {
+                            Ok(_) => break,
+                            Err(primal_pds_engine::repo::RepoError::Contention(_)) => tokio::task::yield_now().await,
+                            Err(e) => panic!("write beside account creation: {e}"),
+                        }
+                    }
+                }
+                return None;
+            }
+            let did = fresh_did();
+            let handle = if t % 3 == 1 { contested } else { fresh_handle() };
+            let (genesis, _) = Repo::genesis(&did, &key, &clock);
+            match store.create_account(&new_account(&did, &handle), &genesis).await {
+                Ok(account) => {
+                    Repo::load(&store, &did).await.expect("load a created account's repo");
+                    Some((account, t % 3 == 1))
+                }
+                Err(StorageError::HandleTaken(_)) if t % 3 == 1 => {
+                    assert_eq!(store.get_root(&did).await.expect("root"), None, "a losing create left a root");
+                    None
+                }
+                Err(e) => panic!("concurrent create: {e}"),
+            }
+        }));
+    }
+    let mut created = Vec::new();
+    for task in tasks {
+        if let Some(result) = task.await.expect("task") {
+            created.push(result);
+        }
+    }
+    assert_eq!(created.iter().filter(|(_, contested)| *contested).count(), 1, "not exactly one winner");
+    assert_eq!(created.len(), 5);
+    let ids: std::collections::BTreeSet<i64> = created.iter().map(|(a, _)| a.id).collect();
+    assert_eq!(ids.len(), 5, "two accounts share an id");
+    assert_eq!(store.list_accounts(None, 100).await.expect("list").len(), 6);
+    let posts = store.list_records(&busy, "app.bsky.feed.post", None, 100, false).await.expect("list records");
+    assert_eq!(posts.len(), 20, "writes beside account creation were lost");
+    backend.remove_tenant(&domain).await.expect("remove tenant");
+}
+
 /// Every account and routing function above, on one backend.
 pub async fn account_suite<B: TenantBackend>(backend: &B) {
     account_create_is_atomic(backend).await;
     account_get_list_update(backend).await;
     account_delete_removes_repo(backend).await;
+    account_concurrent_creates(backend).await;
     routed_handles(backend).await;
 }

@@ -320,6 +320,53 @@ async fn accounts_of_old_tenants_get_ids() {
     backend.close().await;
 }
 
+/// A management database of migration 0001 (routes without handles) is
+/// upgraded by 0002 when the backend opens: old routes still resolve, hold
+/// no handle until one is set, and do not block anyone's handle.
+#[tokio::test]
+async fn old_routes_survive_the_handle_migration() {
+    let dir = TempDir::new().expect("temp dir");
+    let management = dir.path().join(primal_pds_storage::sqlite::MANAGEMENT_FILE);
+    let v1_dir = TempDir::new().expect("temp dir");
+    let init = Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations/sqlite/management/0001_init.sql");
+    std::fs::copy(&init, v1_dir.path().join("0001_init.sql")).expect("copy 0001");
+    let v1 = Migrator::new(v1_dir.path()).await.expect("migrator");
+    let (domain, old, other) = (fresh_domain(), fresh_did(), fresh_did());
+    {
+        let url = format!("sqlite://{}?mode=rwc", management.display());
+        let mut conn = SqliteConnection::connect(&url).await.expect("create the management file");
+        v1.run(&mut conn).await.expect("apply 0001");
+        sqlx::query(
+            "INSERT INTO domains (domain, db_name, server, status, created_at, updated_at) \
+             VALUES (?, ?, 'local', 'active', 1, 1)",
+        )
+        .bind(domain.as_str())
+        .bind(domain.db_name())
+        .execute(&mut conn)
+        .await
+        .expect("insert a domain");
+        for did in [&old, &other] {
+            sqlx::query("INSERT INTO did_routing (did, domain, created_at) VALUES (?, ?, 1)")
+                .bind(did.as_str())
+                .bind(domain.as_str())
+                .execute(&mut conn)
+                .await
+                .expect("insert a 0001 route");
+        }
+        conn.close().await.expect("close");
+    }
+    let backend = open(dir.path()).await;
+    assert_eq!(backend.resolve_did(&old).await.expect("resolve"), Some(domain.clone()));
+    let handle = fresh_handle();
+    assert_eq!(backend.resolve_handle(&handle).await.expect("resolve"), None);
+    backend.set_routed_handle(&old, &handle).await.expect("give the old route a handle");
+    assert_eq!(backend.resolve_handle(&handle).await.expect("resolve"), Some((old.clone(), domain.clone())));
+    let taken = backend.set_routed_handle(&other, &handle).await;
+    assert!(matches!(taken, Err(StorageError::HandleTaken(_))), "{taken:?}");
+    backend.set_routed_handle(&other, &fresh_handle()).await.expect("two old routes, two handles");
+    backend.close().await;
+}
+
 async fn applied_migrations(path: &Path) -> Vec<i64> {
     let mut conn = SqliteConnection::connect(&format!("sqlite://{}", path.display())).await.expect("connect");
     let versions = sqlx::query("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")

@@ -116,9 +116,10 @@ impl AccountStore for MemoryTenant {
 
     async fn delete_account(&self, did: &Did) -> Result<bool, StorageError> {
         let mut accounts = self.accounts.lock().await;
+        // The repo goes even without a row (as in the SQL backends).
+        self.repos.delete_repo(did).await?;
         let Some(row) = accounts.by_did.remove(did) else { return Ok(false) };
         accounts.by_handle.remove(row.handle.as_str());
-        self.repos.delete_repo(did).await?;
         Ok(true)
     }
 }
