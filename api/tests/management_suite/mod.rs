@@ -503,6 +503,8 @@ pub async fn account_lifecycle(h: &Harness) {
         json!({ "domain": d, "handle": "bad_name" }),
         json!({ "domain": d, "handle": "x", "email": "not-an-email" }),
         json!({ "domain": d, "handle": "a".repeat(64) }),
+        json!({ "domain": d, "handle": "x", "password": "p".repeat(1025) }),
+        json!({ "domain": d, "handle": "x", "role": 1 }),
         json!({ "domain": "", "handle": "x" }),
         json!({ "domain": d }),
     ] {
