@@ -28,23 +28,27 @@ pub const SCHEME_NAME: &str = "AdminKey";
 #[derive(Debug, Clone, Copy)]
 pub struct AdminAuth;
 
-/// Check an `Authorization` header value against the admin key.
+/// Check an `Authorization` header value against the admin key, as the Go
+/// version: missing or empty, 401 `AuthRequired`; not `Bearer <token>`,
+/// 401 `InvalidAuth`; another key, 403 `Forbidden`.
 ///
 /// The scheme name is matched case-insensitively (RFC 9110); the key in
 /// constant time. An empty configured key matches nothing.
 pub fn check_admin(header: Option<&str>, admin_key: &Secret) -> Result<AdminAuth, XrpcError> {
-    let Some(value) = header else {
-        return Err(XrpcError::new(StatusCode::UNAUTHORIZED, "AuthRequired", "Authorization header required"));
-    };
-    let (scheme, token) = value.trim().split_once(' ').unwrap_or((value.trim(), ""));
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        return Err(XrpcError::new(
-            StatusCode::UNAUTHORIZED,
-            "InvalidAuth",
-            "Authorization must use the Bearer scheme",
-        ));
+    let value = header.map(str::trim).unwrap_or_default();
+    if value.is_empty() {
+        return Err(XrpcError::new(StatusCode::UNAUTHORIZED, "AuthRequired", "Authorization header is required"));
     }
-    let token = token.trim();
+    let token = match value.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => token.trim(),
+        _ => {
+            return Err(XrpcError::new(
+                StatusCode::UNAUTHORIZED,
+                "InvalidAuth",
+                "Authorization header must use Bearer scheme",
+            ));
+        }
+    };
     if admin_key.is_empty() || !admin_key.matches(token) {
         return Err(XrpcError::new(StatusCode::FORBIDDEN, "Forbidden", "Invalid admin key"));
     }
@@ -117,18 +121,22 @@ mod tests {
     #[test]
     fn the_go_rules() {
         assert_eq!(answer(None), (401, "AuthRequired".into()));
+        assert_eq!(answer(Some("")), (401, "AuthRequired".into()));
         assert_eq!(answer(Some("Basic azN5Og==")), (401, "InvalidAuth".into()));
-        assert_eq!(answer(Some("")), (401, "InvalidAuth".into()));
         assert_eq!(answer(Some("k3y")), (401, "InvalidAuth".into()));
+        assert_eq!(answer(Some("Bearer")), (401, "InvalidAuth".into()));
+        assert_eq!(answer(Some("Bearer ")), (401, "InvalidAuth".into()));
+        assert_eq!(answer(Some("Bearerk3y")), (401, "InvalidAuth".into()));
         assert_eq!(answer(Some("Bearer nope")), (403, "Forbidden".into()));
-        assert_eq!(answer(Some("Bearer ")), (403, "Forbidden".into()));
+        assert_eq!(answer(Some("Bearer k3y2")), (403, "Forbidden".into()));
         assert_eq!(answer(Some("Bearer k3y")), (200, String::new()));
         assert_eq!(answer(Some("bearer k3y")), (200, String::new()));
     }
 
     #[test]
     fn an_empty_admin_key_admits_nobody() {
-        assert!(check_admin(Some("Bearer "), &Secret::new("")).is_err());
-        assert!(check_admin(Some("Bearer"), &Secret::new("")).is_err());
+        for header in ["Bearer ", "Bearer", "Bearer x", ""] {
+            assert!(check_admin(Some(header), &Secret::new("")).is_err(), "{header:?}");
+        }
     }
 }

@@ -327,6 +327,8 @@ pub async fn auth_rules(h: &Harness) {
         let basic = format!("Basic {}", "YWRtaW46cHc=");
         assert_error(&h.with_auth(http, method, Some(&basic), body.clone()).await, 401, "InvalidAuth");
         assert_error(&h.with_auth(http, method, Some("Token abc"), body.clone()).await, 401, "InvalidAuth");
+        assert_error(&h.with_auth(http, method, Some("Bearer"), body.clone()).await, 401, "InvalidAuth");
+        assert_error(&h.with_auth(http, method, Some(""), body.clone()).await, 401, "AuthRequired");
         assert_error(&h.with_auth(http, method, Some("Bearer wrong-key"), body.clone()).await, 403, "Forbidden");
         let near = format!("Bearer {}x", h.admin_key);
         assert_error(&h.with_auth(http, method, Some(&near), body.clone()).await, 403, "Forbidden");
