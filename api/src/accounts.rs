@@ -47,9 +47,10 @@ fn internal(cause: &dyn std::fmt::Display) -> XrpcError {
 /// An identity failure as its XRPC error (e.g. the PLC directory being
 /// unreachable), with this API's name for a server-side failure.
 fn identity_error(e: IdentityError) -> XrpcError {
-    let cause = e.to_string();
-    let err = XrpcError::from(e);
-    if err.status() == StatusCode::INTERNAL_SERVER_ERROR { internal(&cause) } else { err }
+    match e {
+        IdentityError::PlcUnreachable { .. } | IdentityError::PlcRejected { .. } => XrpcError::from(e),
+        other => internal(&other),
+    }
 }
 
 /// The handle an account of `domain` gets for `input` (trimmed and

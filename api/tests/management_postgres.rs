@@ -53,3 +53,10 @@ async fn races_have_one_winner() {
     management_suite::races_have_one_winner(&h).await;
     h.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plc_directory_down() {
+    let h = Harness::postgres_with_plc(management_suite::DEAD_PLC).await;
+    management_suite::plc_directory_down(&h).await;
+    h.finish().await;
+}

@@ -81,20 +81,32 @@ fn env(name: &str) -> String {
 impl Harness {
     /// A server over SQLite files in a fresh temporary directory.
     pub async fn sqlite() -> Harness {
-        Harness::start(None).await
+        Harness::start(None, None).await
+    }
+
+    /// A server over SQLite whose accounts' DIDs are published to the PLC
+    /// directory at `plc_endpoint`.
+    pub async fn sqlite_with_plc(plc_endpoint: &str) -> Harness {
+        Harness::start(None, Some(plc_endpoint.to_string())).await
     }
 
     /// A server over the Postgres cluster of `PRIMAL_PDS_TEST_PG_URL`, with
     /// a management database of its own.
     pub async fn postgres() -> Harness {
-        Harness::start(Some(env("PRIMAL_PDS_TEST_PG_URL"))).await
+        Harness::start(Some(env("PRIMAL_PDS_TEST_PG_URL")), None).await
     }
 
-    async fn start(pg_url: Option<String>) -> Harness {
+    /// [`Harness::postgres`] publishing DIDs to the PLC directory at `plc_endpoint`.
+    pub async fn postgres_with_plc(plc_endpoint: &str) -> Harness {
+        Harness::start(Some(env("PRIMAL_PDS_TEST_PG_URL")), Some(plc_endpoint.to_string())).await
+    }
+
+    async fn start(pg_url: Option<String>, plc_endpoint: Option<String>) -> Harness {
         let dir = tempfile::tempdir().expect("temp dir");
         let admin_key = format!("admin-{}", unique());
         let mut config = Config::embedded(dir.path().join("data"), Secret::new(admin_key.clone()));
         config.listen_addr = "127.0.0.1:0".into();
+        config.plc_endpoint = plc_endpoint;
         let traefik_dir = dir.path().join("traefik");
         std::fs::create_dir_all(&traefik_dir).expect("traefik dir");
         config.traefik = Some(TraefikConfig {
@@ -753,4 +765,30 @@ pub async fn races_have_one_winner(h: &Harness) {
         assert_eq!(count(&in_parent) + count(&in_sub), 1, "exactly one account holds the handle");
         assert_eq!(h.post("deleteAccount", json!({ "handle": handle })).await.0, 200);
     }
+}
+
+/// A `plcEndpoint` nothing listens on (port 1 of the loopback address).
+pub const DEAD_PLC: &str = "http://127.0.0.1:1";
+
+/// The PLC directory failing: addDomain and createAccount answer 503
+/// UpstreamFailure and leave nothing behind (no tenant, no account, the
+/// handle free). Over a harness whose `plcEndpoint` refuses connections.
+pub async fn plc_directory_down(h: &Harness) {
+    let d = fresh_domain("plc");
+    assert_error(&h.post("addDomain", json!({ "domain": d })).await, 503, "UpstreamFailure");
+    assert!(!h.tenant_db_exists(&d).await, "tenant database removed again");
+    assert_eq!(h.get("listDomains", &[]).await, (200, json!({ "domains": [] })));
+    assert!(h.state.backend.resolve_handle(&Handle::parse(&d).unwrap()).await.unwrap().is_none());
+    assert!(h.traefik_file().is_none());
+
+    // createAccount in a domain that exists (created behind the API, which
+    // cannot create one while the directory is down).
+    let domain = DomainName::parse(&d).unwrap();
+    h.state.backend.create_tenant(&domain).await.expect("create the tenant");
+    h.state.invalidate_domains();
+    assert_error(&h.post("createAccount", json!({ "domain": d, "handle": "bob" })).await, 503, "UpstreamFailure");
+    let (status, list) = h.get("listAccounts", &[("domain", &d)]).await;
+    assert_eq!((status, list), (200, json!({ "accounts": [] })));
+    let bob = Handle::parse(&format!("bob.{d}")).unwrap();
+    assert!(h.state.backend.resolve_handle(&bob).await.unwrap().is_none(), "handle not claimed");
 }
