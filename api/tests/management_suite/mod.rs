@@ -189,6 +189,12 @@ impl Harness {
         answer(req).await
     }
 
+    /// POST `body` with the admin key but no `Content-Type` (as `curl -d` without `-H`).
+    pub async fn raw_post_text(&self, method: &str, body: &str) -> (u16, Value) {
+        let req = self.client.post(self.url(method)).bearer_auth(&self.admin_key).body(body.to_string());
+        answer(req).await
+    }
+
     /// A request with any `Authorization` header (or none).
     pub async fn with_auth(
         &self,
@@ -366,6 +372,9 @@ pub async fn domain_lifecycle(h: &Harness) {
     }
     assert_error(&h.post("addDomain", json!({})).await, 400, "InvalidRequest");
     assert_error(&h.post("addDomain", json!({ "domain": 5 })).await, 400, "InvalidRequest");
+    let no_content_type = h.raw_post_text("addDomain", &json!({ "domain": d1 }).to_string()).await;
+    assert_error(&no_content_type, 400, "InvalidRequest");
+    assert_error(&h.raw_post_text("addDomain", "{not json").await, 400, "InvalidRequest");
     assert_eq!(h.get("listDomains", &[]).await, (200, json!({ "domains": [] })));
     assert!(h.traefik_file().is_none(), "no active domain, no Traefik file");
 
