@@ -10,6 +10,8 @@
 pub mod app;
 pub mod config;
 pub mod error;
+pub mod record_input;
+pub mod repo_access;
 pub mod repo_locks;
 pub mod secret;
 pub mod server;
