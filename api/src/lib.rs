@@ -10,6 +10,7 @@
 pub mod app;
 pub mod config;
 pub mod error;
+pub mod identity;
 pub mod record_input;
 pub mod repo_access;
 pub mod repo_locks;

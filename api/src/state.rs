@@ -8,6 +8,7 @@ use primal_pds_engine::syntax::TidClock;
 use primal_pds_storage::{AnyBackend, DomainName, StorageError, TenantBackend, TenantInfo, TenantStatus};
 
 use crate::config::Config;
+use crate::identity::Identity;
 use crate::repo_locks::RepoLocks;
 
 /// How long the in-memory view of the hosted domains is trusted before it
@@ -26,13 +27,22 @@ pub struct AppState {
     pub clock: TidClock,
     /// Per-repo write serialization.
     pub repo_locks: RepoLocks,
+    /// Signing keys at rest, the PLC rotation key, DID creation.
+    pub identity: Identity,
     domains: RwLock<Option<(Instant, BTreeMap<DomainName, TenantInfo>)>>,
 }
 
 impl AppState {
-    /// State over an opened backend.
-    pub fn new(config: Config, backend: AnyBackend) -> AppState {
-        AppState { config, backend, clock: TidClock::new(), repo_locks: RepoLocks::new(), domains: RwLock::new(None) }
+    /// State over an opened backend and identity services.
+    pub fn new(config: Config, backend: AnyBackend, identity: Identity) -> AppState {
+        AppState {
+            config,
+            backend,
+            clock: TidClock::new(),
+            repo_locks: RepoLocks::new(),
+            identity,
+            domains: RwLock::new(None),
+        }
     }
 
     /// Every hosted domain (served or not), from a cache at most a few

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use primal_pds_api::config::Config;
+use primal_pds_api::identity::Identity;
 use primal_pds_api::secret::Secret;
 use primal_pds_api::server::{self, open_backend, shutdown_signal};
 use primal_pds_api::state::AppState;
@@ -28,8 +29,9 @@ async fn run() -> Result<(), String> {
     // Replaced by the config loader (db.json, --config, environment).
     let config = Config::embedded("data".into(), Secret::random_hex(32).map_err(|e| e.to_string())?);
     let backend = open_backend(&config).await.map_err(|e| e.to_string())?;
+    let identity = Identity::open(&config).await.map_err(|e| e.to_string())?;
     let listen = config.listen_addr.clone();
-    let state = Arc::new(AppState::new(config, backend));
+    let state = Arc::new(AppState::new(config, backend, identity));
     let running = server::start(state.clone(), &listen).await.map_err(|e| e.to_string())?;
     tracing::info!(addr = %running.addr, backend = state.backend.kind(), "primal-pds listening");
     shutdown_signal().await;

@@ -39,6 +39,12 @@ pub enum KeyError {
         /// What was wrong with it.
         reason: &'static str,
     },
+    /// A multibase private key string is malformed (the string itself is key material and is not kept).
+    #[error("invalid multibase private key: {reason}")]
+    InvalidPrivateMultibase {
+        /// What was wrong with it.
+        reason: &'static str,
+    },
     /// A multikey's multicodec prefix is neither secp256k1-pub (`0xe7 0x01`) nor p256-pub (`0x80 0x24`).
     #[error("unsupported key type in multikey {input:?}")]
     UnsupportedKeyType {

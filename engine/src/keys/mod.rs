@@ -9,6 +9,10 @@
 //! - [`Keypair`]: a private key; [`Keypair::sign`] always returns a low-S signature.
 //! - [`PublicKey`]: a public key; [`PublicKey::verify`] is strict (see below), and
 //!   the key converts to and from `did:key` and multikey strings.
+//! - Private keys also have a multibase form, `z` + base58btc(`secp256k1-priv`
+//!   0x1301 or `p256-priv` 0x1306 varint || 32-byte scalar), used by the Go
+//!   primal-pds to store keys: [`Keypair::from_private_multibase`],
+//!   [`Keypair::to_private_multibase`].
 //!
 //! ```
 //! use primal_pds_engine::keys::{Algorithm, Keypair, PublicKey};
@@ -41,6 +45,7 @@
 mod error;
 mod keypair;
 mod multikey;
+mod private_multibase;
 mod public_key;
 
 pub use error::KeyError;
