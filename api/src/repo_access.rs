@@ -211,3 +211,43 @@ pub fn require_repo_write(state: &AppState, req: &Request, did: &Did) -> Result<
     tracing::debug!(%did, "repo write with a token that is not accepted");
     Err(XrpcError::new(StatusCode::UNAUTHORIZED, "InvalidToken", "Token could not be verified"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_map_to_the_sync_lexicon() {
+        let did = Did::parse("did:plc:aaaaaaaaaaaaaaaaaaaaaaaa").expect("did");
+        let cases = [
+            (AccountStatus::Active, None, None),
+            (AccountStatus::Suspended, Some("suspended"), Some("RepoSuspended")),
+            (AccountStatus::Disabled, Some("takendown"), Some("RepoTakendown")),
+            (AccountStatus::Deactivated, Some("deactivated"), Some("RepoDeactivated")),
+            (AccountStatus::Removed, Some("deleted"), Some("RepoNotFound")),
+        ];
+        for (status, wire, error) in cases {
+            assert_eq!(wire_status(status), wire, "{status:?}");
+            let err = status_error(&did, status).err();
+            assert_eq!(err.as_ref().map(|e| e.body().error.as_str()), error, "{status:?}");
+            assert!(err.is_none_or(|e| e.status() == StatusCode::BAD_REQUEST));
+        }
+    }
+
+    #[test]
+    fn client_mistakes_are_not_500() {
+        let path = "com.example.item/a".to_string();
+        let cases = [
+            (RepoError::InvalidWrite("x".into()), 400, "InvalidRequest"),
+            (RepoError::RecordExists(path.clone()), 400, "InvalidRequest"),
+            (RepoError::RecordNotFound(path.clone()), 400, "InvalidRequest"),
+            (RepoError::TooManyWrites { count: 201, max: 200 }, 400, "InvalidRequest"),
+            (RepoError::RecordTooLarge { path, size: 2, max: 1 }, 413, "PayloadTooLarge"),
+            (RepoError::CommitTooLarge { size: 2, max: 1 }, 413, "PayloadTooLarge"),
+        ];
+        for (e, status, name) in cases {
+            let err = repo_error(e);
+            assert_eq!((err.status().as_u16(), err.body().error.as_str()), (status, name));
+        }
+    }
+}

@@ -53,3 +53,29 @@ pub fn limit(value: Option<i64>, min: i64, max: i64, default: i64) -> Result<usi
     }
     usize::try_from(v).map_err(|e| invalid("limit", e))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits() {
+        assert_eq!(limit(None, 1, 100, 50).ok(), Some(50));
+        assert_eq!(limit(Some(1), 1, 100, 50).ok(), Some(1));
+        assert_eq!(limit(Some(100), 1, 100, 50).ok(), Some(100));
+        for bad in [0, 101, -1, i64::MAX, i64::MIN] {
+            let err = limit(Some(bad), 1, 100, 50).expect_err("out of range");
+            assert_eq!(err.body().error, "InvalidRequest");
+        }
+    }
+
+    #[test]
+    fn bad_values_name_the_parameter() {
+        let err = at_identifier("repo", "not a repo").expect_err("bad");
+        assert!(err.body().message.contains("repo"), "{err}");
+        assert!(cid("swapCommit", "bafy-nope").is_err());
+        assert!(record_key("rkey", "..").is_err());
+        assert!(tid("since", "abc").is_err());
+        assert!(opt_cid("cid", None).is_ok_and(|c| c.is_none()));
+    }
+}

@@ -22,7 +22,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 use primal_pds_engine::car::{encode_block_into, encode_header};
 use primal_pds_engine::mst::{self, LoadError, NodeStore};
 use primal_pds_engine::repo::{Repo, RepoError, export_car, export_diff_car};
-use primal_pds_engine::store::{Blockstore, RepoStore, RootStore};
+use primal_pds_engine::store::{Blockstore, RootStore};
 use primal_pds_engine::syntax::{Did, Tid};
 use primal_pds_storage::{AccountStore, AnyStore, DomainName, TenantBackend, TenantStatus};
 
