@@ -1,12 +1,18 @@
 //! The server's configuration: the Go primal-pds's `db.json` fields (read
 //! unchanged) plus our optional additions. Loading, environment overrides
-//! and validation live in [`load`].
+//! and validation live in [`load`] (field checks in [`validate`]); the
+//! generated admin key of a zero-configuration start in [`admin_key`].
+//! `db.json.example` at the repository root documents every field.
 
 use std::path::PathBuf;
 
 use crate::secret::Secret;
 
+pub mod admin_key;
 pub mod load;
+pub mod validate;
+
+pub use load::{ConfigError, LoadedConfig};
 
 /// Everything the server needs to start.
 #[derive(Debug, Clone)]

@@ -11,12 +11,14 @@ pub mod app;
 pub mod config;
 pub mod error;
 pub mod identity;
+pub mod lexicons;
 pub mod record_input;
 pub mod repo_access;
 pub mod repo_locks;
 pub mod secret;
 pub mod server;
 pub mod state;
+pub mod traefik;
 pub mod xrpc;
 
 /// The server version (the crate version).

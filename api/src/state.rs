@@ -10,6 +10,7 @@ use primal_pds_storage::{AnyBackend, DomainName, StorageError, TenantBackend, Te
 use crate::config::Config;
 use crate::identity::Identity;
 use crate::repo_locks::RepoLocks;
+use crate::traefik::TraefikWriter;
 
 /// How long the in-memory view of the hosted domains is trusted before it
 /// is re-read (another node may have added or disabled a domain).
@@ -29,18 +30,22 @@ pub struct AppState {
     pub repo_locks: RepoLocks,
     /// Signing keys at rest, the PLC rotation key, DID creation.
     pub identity: Identity,
+    /// The Traefik file writer, when `traefikConfigDir` is set (see [`AppState::sync_traefik`]).
+    pub traefik: Option<TraefikWriter>,
     domains: RwLock<Option<(Instant, BTreeMap<DomainName, TenantInfo>)>>,
 }
 
 impl AppState {
     /// State over an opened backend and identity services.
     pub fn new(config: Config, backend: AnyBackend, identity: Identity) -> AppState {
+        let traefik = config.traefik.clone().map(TraefikWriter::new);
         AppState {
             config,
             backend,
             clock: TidClock::new(),
             repo_locks: RepoLocks::new(),
             identity,
+            traefik,
             domains: RwLock::new(None),
         }
     }

@@ -7,6 +7,7 @@
 //! | [`data`] | data-model.md (DAG-CBOR, CIDs, JSON form) |
 //! | [`syntax`] | did.md, handle.md, nsid.md, record-key.md, at-uri-scheme.md, tid.md |
 //! | [`keys`] | cryptography.md |
+//! | [`lexicon`] | lexicon.md (schemas, record validation) |
 //! | [`identity`] | did.md (DID documents, did:plc) |
 //! | [`car`] | repository.md ("CAR File Serialization") |
 //! | [`mst`] | repository.md ("Merkle Search Tree") |
@@ -20,6 +21,7 @@ pub mod commit;
 pub mod data;
 pub mod identity;
 pub mod keys;
+pub mod lexicon;
 pub mod mst;
 pub mod repo;
 pub mod store;

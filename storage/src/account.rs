@@ -164,6 +164,28 @@ pub struct AccountUpdate {
     pub status: Option<AccountStatus>,
 }
 
+impl AccountUpdate {
+    /// Apply the changes to `account`, stamping `updated_at` with `now`.
+    pub(crate) fn apply_to(&self, account: &mut Account, now: i64) {
+        if let Some(handle) = &self.handle {
+            account.handle = handle.clone();
+        }
+        if let Some(email) = &self.email {
+            account.email = email.clone();
+        }
+        if let Some(hash) = &self.password_hash {
+            account.password_hash = Some(hash.clone());
+        }
+        if let Some(role) = self.role {
+            account.role = role;
+        }
+        if let Some(status) = self.status {
+            account.status = status;
+        }
+        account.updated_at = now;
+    }
+}
+
 /// The accounts of one tenant. Implemented by every backend's tenant store.
 pub trait AccountStore: Send + Sync {
     /// Insert the account and apply its repository's first commit (`genesis`,
@@ -206,4 +228,34 @@ pub trait AccountStore: Send + Sync {
     /// Delete the account and its whole repository (blocks, root, records
     /// index) in one transaction. Returns whether the account existed.
     fn delete_account(&self, did: &Did) -> impl Future<Output = Result<bool, StorageError>> + Send;
+}
+
+/// The columns every backend selects for an [`Account`], in this order.
+pub(crate) const ACCOUNT_COLUMNS: &str =
+    "id, did, handle, email, password_hash, role, status, signing_key, created_at, updated_at";
+
+/// An `accounts` row as selected with [`ACCOUNT_COLUMNS`].
+pub(crate) type AccountRow =
+    (i64, String, String, Option<String>, Option<String>, String, String, Option<Vec<u8>>, i64, i64);
+
+/// A stored value that does not parse: the database was changed by hand or is damaged.
+fn corrupt_account(did: &str, what: &str, value: &str) -> StorageError {
+    StorageError::Database(sqlx::Error::Decode(format!("account {did:?} has an invalid {what} {value:?}").into()))
+}
+
+/// Parse a selected row.
+pub(crate) fn account_from_row(row: AccountRow) -> Result<Account, StorageError> {
+    let (id, did, handle, email, password_hash, role, status, signing_key, created_at, updated_at) = row;
+    Ok(Account {
+        id,
+        did: Did::parse(&did).map_err(|_| corrupt_account(&did, "DID", &did))?,
+        handle: Handle::parse(&handle).map_err(|_| corrupt_account(&did, "handle", &handle))?,
+        email,
+        password_hash,
+        role: AccountRole::parse(&role).ok_or_else(|| corrupt_account(&did, "role", &role))?,
+        status: AccountStatus::parse(&status).ok_or_else(|| corrupt_account(&did, "status", &status))?,
+        signing_key,
+        created_at,
+        updated_at,
+    })
 }

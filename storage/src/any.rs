@@ -4,11 +4,13 @@
 use bytes::Bytes;
 use cid::Cid;
 use primal_pds_engine::store::{BlockMap, Blockstore, CommitWrite, RepoRoot, RepoStore, RootStore, StoreError};
-use primal_pds_engine::syntax::{Did, Tid};
+use primal_pds_engine::syntax::{Did, Handle, Tid};
 
 use crate::postgres::{PgStore, PostgresBackend};
 use crate::sqlite::{SqliteBackend, SqliteStore};
-use crate::{DomainName, StorageError, TenantBackend, TenantInfo, TenantStatus};
+use crate::{
+    Account, AccountStore, AccountUpdate, DomainName, NewAccount, StorageError, TenantBackend, TenantInfo, TenantStatus,
+};
 
 /// The SQLite or the Postgres backend.
 #[derive(Debug)]
@@ -87,12 +89,20 @@ impl TenantBackend for AnyBackend {
         dispatch_backend!(self, b => b.set_tenant_status(domain, status).await)
     }
 
-    async fn route_did(&self, did: &Did, domain: &DomainName) -> Result<(), StorageError> {
-        dispatch_backend!(self, b => b.route_did(did, domain).await)
+    async fn route_did(&self, did: &Did, domain: &DomainName, handle: &Handle) -> Result<(), StorageError> {
+        dispatch_backend!(self, b => b.route_did(did, domain, handle).await)
     }
 
     async fn resolve_did(&self, did: &Did) -> Result<Option<DomainName>, StorageError> {
         dispatch_backend!(self, b => b.resolve_did(did).await)
+    }
+
+    async fn resolve_handle(&self, handle: &Handle) -> Result<Option<(Did, DomainName)>, StorageError> {
+        dispatch_backend!(self, b => b.resolve_handle(handle).await)
+    }
+
+    async fn set_routed_handle(&self, did: &Did, handle: &Handle) -> Result<(), StorageError> {
+        dispatch_backend!(self, b => b.set_routed_handle(did, handle).await)
     }
 
     async fn unroute_did(&self, did: &Did) -> Result<(), StorageError> {
@@ -101,6 +111,32 @@ impl TenantBackend for AnyBackend {
 
     async fn close(&self) {
         dispatch_backend!(self, b => b.close().await)
+    }
+}
+
+impl AccountStore for AnyStore {
+    async fn create_account(&self, account: &NewAccount, genesis: &CommitWrite) -> Result<Account, StorageError> {
+        dispatch!(self, s => s.create_account(account, genesis).await)
+    }
+
+    async fn get_account(&self, did: &Did) -> Result<Option<Account>, StorageError> {
+        dispatch!(self, s => s.get_account(did).await)
+    }
+
+    async fn get_account_by_handle(&self, handle: &Handle) -> Result<Option<Account>, StorageError> {
+        dispatch!(self, s => s.get_account_by_handle(handle).await)
+    }
+
+    async fn list_accounts(&self, after: Option<&str>, limit: usize) -> Result<Vec<Account>, StorageError> {
+        dispatch!(self, s => s.list_accounts(after, limit).await)
+    }
+
+    async fn update_account(&self, did: &Did, update: &AccountUpdate) -> Result<Account, StorageError> {
+        dispatch!(self, s => s.update_account(did, update).await)
+    }
+
+    async fn delete_account(&self, did: &Did) -> Result<bool, StorageError> {
+        dispatch!(self, s => s.delete_account(did).await)
     }
 }
 

@@ -16,14 +16,17 @@ use futures::TryStreamExt;
 use primal_pds_engine::car::CarLimits;
 use primal_pds_engine::data::cid::cid_for_dag_cbor;
 use primal_pds_engine::keys::{Algorithm, Keypair};
-use primal_pds_engine::repo::{RecordWrite, Repo, export_car, verify_repo_car};
+use primal_pds_engine::repo::{CommitResult, RecordWrite, Repo, export_car, verify_repo_car};
 use primal_pds_engine::store::{
     BlockMap, Blockstore, CommitWrite, IndexedRecord, RepoRoot, RepoStore, RootStore, StoreError,
 };
-use primal_pds_engine::syntax::{Did, Nsid, RecordKey, Tid, TidClock};
+use primal_pds_engine::syntax::{Did, Handle, Nsid, RecordKey, Tid, TidClock};
 use primal_pds_engine::{Cid, Ipld};
 
-use crate::{DomainName, StorageError, TenantBackend, TenantStatus};
+use crate::{
+    Account, AccountRole, AccountStatus, AccountStore, AccountUpdate, DomainName, NewAccount, StorageError,
+    TenantBackend, TenantStatus,
+};
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
@@ -37,6 +40,11 @@ pub fn fresh_did() -> Did {
     let id: String = unique().chars().filter(|c| c.is_ascii_lowercase() || ('2'..='7').contains(c)).collect();
     let id = format!("{id}aaaaaaaaaaaaaaaaaaaaaaaa");
     Did::parse(&format!("did:plc:{}", &id[..24])).expect("a did:plc of base32 characters")
+}
+
+/// A fresh handle for one test, e.g. `u3kabc….conformance.test`.
+pub fn fresh_handle() -> Handle {
+    Handle::parse(&format!("u{}.conformance.test", unique())).expect("a valid handle")
 }
 
 /// A fresh domain for one test, e.g. `t3kabc….conformance.test`.
@@ -292,7 +300,7 @@ pub async fn tenant_lifecycle<B: TenantBackend>(backend: &B) {
     backend.set_tenant_status(&a, TenantStatus::Disabled).await.expect("disable");
     assert_eq!(backend.get_tenant(&a).await.expect("get").map(|t| t.status), Some(TenantStatus::Disabled));
     let did = fresh_did();
-    backend.route_did(&did, &a).await.expect("route");
+    backend.route_did(&did, &a, &fresh_handle()).await.expect("route");
     assert_eq!(backend.resolve_did(&did).await.expect("resolve"), Some(a.clone()));
     backend.remove_tenant(&a).await.expect("remove");
     assert_eq!(backend.resolve_did(&did).await.expect("resolve"), None, "route survived its tenant");
@@ -348,7 +356,7 @@ where
     let car = {
         let backend = open().await;
         backend.create_tenant(&domain).await.expect("create");
-        backend.route_did(&did, &domain).await.expect("route");
+        backend.route_did(&did, &domain, &fresh_handle()).await.expect("route");
         let store = backend.tenant_store(&domain).await.expect("store");
         let (mut repo, _) = Repo::create(&store, &did, &key, &clock).await.expect("create repo");
         let writes = (0..20).map(|i| create("app.bsky.feed.post", &format!("r{i}"), "x")).collect();
@@ -367,4 +375,345 @@ where
         .expect("write after restart");
     backend.remove_tenant(&domain).await.expect("remove");
     backend.close().await;
+}
+
+// ---------------------------------------------------------------- accounts
+
+/// A new account row for `did` and `handle` (a user, active, with every optional field set).
+pub fn new_account(did: &Did, handle: &Handle) -> NewAccount {
+    NewAccount {
+        did: did.clone(),
+        handle: handle.clone(),
+        email: Some(format!("{}@example.com", handle.as_str().split('.').next().unwrap_or("x"))),
+        password_hash: Some("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".to_owned()),
+        role: AccountRole::User,
+        status: AccountStatus::Active,
+        signing_key: Some(vec![1, 2, 3, 4]),
+    }
+}
+
+/// Create `did`'s account with a fresh repo; the genesis commit's result.
+async fn create_account<S: AccountStore>(store: &S, did: &Did, handle: &Handle) -> (Account, CommitResult) {
+    let key = Keypair::generate(Algorithm::K256);
+    let (genesis, result) = Repo::genesis(did, &key, &TidClock::new());
+    let account = store.create_account(&new_account(did, handle), &genesis).await.expect("create account");
+    (account, result)
+}
+
+/// A fresh tenant of `backend` and its store.
+async fn fresh_tenant<B: TenantBackend>(backend: &B) -> (DomainName, B::Store) {
+    let domain = fresh_domain();
+    backend.create_tenant(&domain).await.expect("create tenant");
+    let store = backend.tenant_store(&domain).await.expect("tenant store");
+    (domain, store)
+}
+
+/// Creating an account writes its row and its repo's genesis commit
+/// together; a create that fails (same DID, same handle, a repo already
+/// there) writes neither. Ids grow and are never handed out twice.
+pub async fn account_create_is_atomic<B: TenantBackend>(backend: &B) {
+    let (domain, store) = fresh_tenant(backend).await;
+    let (did, handle) = (fresh_did(), fresh_handle());
+    let key = Keypair::generate(Algorithm::K256);
+    let clock = TidClock::new();
+    let (genesis, result) = Repo::genesis(&did, &key, &clock);
+    let wanted = new_account(&did, &handle);
+    let account = store.create_account(&wanted, &genesis).await.expect("create account");
+    assert_eq!((&account.did, &account.handle), (&did, &handle));
+    assert_eq!((&account.email, &account.password_hash), (&wanted.email, &wanted.password_hash));
+    assert_eq!((account.role, account.status), (AccountRole::User, AccountStatus::Active));
+    assert_eq!(account.signing_key, wanted.signing_key);
+    assert!(account.id > 0 && account.created_at > 0 && account.updated_at == account.created_at, "{account:?}");
+    assert_eq!(store.get_account(&did).await.expect("get"), Some(account.clone()));
+    assert_eq!(store.get_root(&did).await.expect("root"), Some(genesis.root.clone()), "no repo after create");
+    assert_eq!(genesis.root.commit, result.commit);
+    let repo = Repo::load(&store, &did).await.expect("Repo::load after create_account");
+    assert_eq!(repo.data(), &result.data);
+    let car = export(&store, &did).await;
+    verify_repo_car(&car, Some(&key.public_key()), CarLimits::default()).expect("the genesis repo verifies");
+
+    // Same DID again (another handle, another genesis): refused, nothing written.
+    let (again, _) = Repo::genesis(&did, &key, &clock);
+    let refused = store.create_account(&new_account(&did, &fresh_handle()), &again).await;
+    assert!(matches!(refused, Err(StorageError::AccountExists(_))), "same DID: {refused:?}");
+    assert_eq!(store.get_root(&did).await.expect("root"), Some(genesis.root.clone()));
+    assert!(!store.has(&did, &again.root.commit).await.expect("has"), "a refused create wrote its commit");
+    assert_eq!(store.get_account(&did).await.expect("get"), Some(account.clone()));
+
+    // Same handle, new DID: refused, no repo for the new DID.
+    let other = fresh_did();
+    let (other_genesis, _) = Repo::genesis(&other, &key, &clock);
+    let refused = store.create_account(&new_account(&other, &handle), &other_genesis).await;
+    assert!(matches!(refused, Err(StorageError::HandleTaken(_))), "same handle: {refused:?}");
+    assert_eq!(store.get_account(&other).await.expect("get"), None);
+    assert_eq!(store.get_root(&other).await.expect("root"), None, "a refused create left a root");
+    assert!(!store.has(&other, &other_genesis.root.commit).await.expect("has"), "a refused create left a block");
+
+    // A repo already there (no account): a root conflict, and no row.
+    let orphan = fresh_did();
+    let (existing, _) = Repo::create(&store, &orphan, &key, &clock).await.expect("repo without account");
+    let (late, _) = Repo::genesis(&orphan, &key, &clock);
+    let refused = store.create_account(&new_account(&orphan, &fresh_handle()), &late).await;
+    assert!(
+        matches!(refused, Err(StorageError::Store(StoreError::RootConflict(_)))),
+        "create over an existing repo: {refused:?}"
+    );
+    assert_eq!(store.get_account(&orphan).await.expect("get"), None, "a conflicting create left its row");
+    assert_eq!(store.get_root(&orphan).await.expect("root").as_ref(), Some(existing.root()));
+    assert!(!store.has(&orphan, &late.root.commit).await.expect("has"), "a conflicting create left its commit");
+
+    // Ids grow, and the newest one is not reused after its deletion.
+    let (second, _) = create_account(&store, &fresh_did(), &fresh_handle()).await;
+    assert!(second.id > account.id, "ids do not grow: {} then {}", account.id, second.id);
+    assert!(store.delete_account(&second.did).await.expect("delete"));
+    let (third, _) = create_account(&store, &fresh_did(), &fresh_handle()).await;
+    assert!(third.id > second.id, "id {} handed out again as {}", second.id, third.id);
+    backend.remove_tenant(&domain).await.expect("remove tenant");
+}
+
+/// Get by DID and by handle, list in byte order of handles with cursor
+/// paging, and every kind of update.
+pub async fn account_get_list_update<B: TenantBackend>(backend: &B) {
+    let (domain, store) = fresh_tenant(backend).await;
+    // Byte order: '-' < '.' < '0' < 'a'; locale collations that skip punctuation order these differently.
+    let names = ["b.test", "a-z.test", "aa.test", "a.test", "a0.test"];
+    let mut created = BTreeMap::new();
+    for name in names {
+        let handle = Handle::parse(name).expect("handle");
+        let (account, _) = create_account(&store, &fresh_did(), &handle).await;
+        created.insert(name.to_owned(), account);
+    }
+    let all = store.list_accounts(None, 100).await.expect("list");
+    let order: Vec<&str> = all.iter().map(|a| a.handle.as_str()).collect();
+    assert_eq!(order, ["a-z.test", "a.test", "a0.test", "aa.test", "b.test"], "not in byte order");
+    assert!(all.iter().all(|a| created.get(a.handle.as_str()) == Some(a)), "listed rows differ from created ones");
+    let mut paged = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = store.list_accounts(cursor.as_deref(), 2).await.expect("page");
+        assert!(page.len() <= 2);
+        let Some(last) = page.last() else { break };
+        cursor = Some(last.handle.to_string());
+        paged.extend(page);
+    }
+    assert_eq!(paged, all, "paging does not cover the list exactly once");
+    assert_eq!(store.list_accounts(Some("a0.test"), 100).await.expect("list").len(), 2);
+    assert!(store.list_accounts(None, 0).await.expect("limit 0").is_empty());
+    assert!(store.list_accounts(Some("zzz"), 10).await.expect("list past the end").is_empty());
+
+    let alice = created["a.test"].clone();
+    let by_handle = store.get_account_by_handle(&alice.handle).await.expect("by handle");
+    assert_eq!(by_handle, Some(alice.clone()));
+    assert_eq!(store.get_account_by_handle(&fresh_handle()).await.expect("by handle"), None);
+    assert_eq!(store.get_account(&fresh_did()).await.expect("by DID"), None);
+
+    // Each field alone; the others stay.
+    let renamed = Handle::parse("alice-renamed.test").expect("handle");
+    let update = AccountUpdate { handle: Some(renamed.clone()), ..AccountUpdate::default() };
+    let after = store.update_account(&alice.did, &update).await.expect("update handle");
+    assert_eq!(after.handle, renamed);
+    assert_eq!((after.id, &after.email, after.created_at), (alice.id, &alice.email, alice.created_at));
+    assert!(after.updated_at >= alice.updated_at);
+    assert_eq!(store.get_account_by_handle(&alice.handle).await.expect("old handle"), None, "old handle kept");
+    assert_eq!(store.get_account_by_handle(&renamed).await.expect("new handle"), Some(after.clone()));
+    let update = AccountUpdate { email: Some(Some("new@example.com".into())), ..AccountUpdate::default() };
+    let after = store.update_account(&alice.did, &update).await.expect("update email");
+    assert_eq!(after.email.as_deref(), Some("new@example.com"));
+    let update = AccountUpdate { email: Some(None), ..AccountUpdate::default() };
+    let after = store.update_account(&alice.did, &update).await.expect("clear email");
+    assert_eq!(after.email, None);
+    let update = AccountUpdate { password_hash: Some("$2a$10$bcrypt".into()), ..AccountUpdate::default() };
+    let after = store.update_account(&alice.did, &update).await.expect("update password");
+    assert_eq!(after.password_hash.as_deref(), Some("$2a$10$bcrypt"));
+    let update = AccountUpdate { role: Some(AccountRole::Admin), ..AccountUpdate::default() };
+    let after = store.update_account(&alice.did, &update).await.expect("update role");
+    assert_eq!(after.role, AccountRole::Admin);
+    for status in
+        [AccountStatus::Suspended, AccountStatus::Disabled, AccountStatus::Removed, AccountStatus::Deactivated]
+    {
+        let update = AccountUpdate { status: Some(status), ..AccountUpdate::default() };
+        let after = store.update_account(&alice.did, &update).await.expect("update status");
+        assert_eq!(after.status, status);
+    }
+    let stored = store.get_account(&alice.did).await.expect("get").expect("alice");
+    assert_eq!(stored.handle, renamed);
+    assert_eq!((stored.email, stored.role, stored.status), (None, AccountRole::Admin, AccountStatus::Deactivated));
+    assert_eq!(stored.password_hash.as_deref(), Some("$2a$10$bcrypt"));
+    assert_eq!(stored.signing_key, alice.signing_key);
+    // No change at all is fine; the own handle is not "taken".
+    store.update_account(&alice.did, &AccountUpdate::default()).await.expect("empty update");
+    let same = AccountUpdate { handle: Some(renamed.clone()), ..AccountUpdate::default() };
+    store.update_account(&alice.did, &same).await.expect("own handle again");
+    // Another account's handle: refused, nothing changes (not even the other fields).
+    let taken = AccountUpdate {
+        handle: Some(Handle::parse("b.test").expect("handle")),
+        status: Some(AccountStatus::Active),
+        ..AccountUpdate::default()
+    };
+    let refused = store.update_account(&alice.did, &taken).await;
+    assert!(matches!(refused, Err(StorageError::HandleTaken(_))), "taken handle: {refused:?}");
+    let unchanged = store.get_account(&alice.did).await.expect("get").expect("alice");
+    assert_eq!((unchanged.handle, unchanged.status), (renamed, AccountStatus::Deactivated));
+    let missing = store.update_account(&fresh_did(), &update).await;
+    assert!(matches!(missing, Err(StorageError::AccountNotFound(_))), "unknown DID: {missing:?}");
+    backend.remove_tenant(&domain).await.expect("remove tenant");
+}
+
+/// Deleting an account removes its row and its whole repo (blocks, root,
+/// records), nothing of another account; a second delete says `false`; the
+/// DID and handle can be used again.
+pub async fn account_delete_removes_repo<B: TenantBackend>(backend: &B) {
+    let (domain, store) = fresh_tenant(backend).await;
+    let key = Keypair::generate(Algorithm::K256);
+    let clock = TidClock::new();
+    let mut accounts = Vec::new();
+    for _ in 0..2 {
+        let (did, handle) = (fresh_did(), fresh_handle());
+        let (genesis, first) = Repo::genesis(&did, &key, &clock);
+        store.create_account(&new_account(&did, &handle), &genesis).await.expect("create");
+        let mut repo = Repo::load(&store, &did).await.expect("load");
+        let writes = (0..5).map(|i| create("app.bsky.feed.post", &format!("p{i}"), "x")).collect();
+        let written = repo.apply_writes(&store, &key, &clock, writes, None).await.expect("write");
+        accounts.push((did, handle, first, written));
+    }
+    let (did, handle, first, written) = &accounts[0];
+    assert!(store.delete_account(did).await.expect("delete"));
+    assert_eq!(store.get_account(did).await.expect("get"), None);
+    assert_eq!(store.get_account_by_handle(handle).await.expect("get"), None);
+    assert_eq!(store.get_root(did).await.expect("root"), None, "the repo's root survived");
+    for cid in written.blocks.keys().chain([&first.commit, &first.data]) {
+        assert!(!store.has(did, cid).await.expect("has"), "block {cid} survived its account");
+    }
+    assert_eq!(store.get_record(did, "app.bsky.feed.post", "p0").await.expect("record"), None);
+    assert!(store.list_collections(did).await.expect("collections").is_empty());
+    assert!(!store.delete_account(did).await.expect("delete again"), "a second delete found the account");
+    let (other, _, _, _) = &accounts[1];
+    assert!(store.get_account(other).await.expect("get").is_some(), "deleting one account removed another");
+    assert!(store.get_record(other, "app.bsky.feed.post", "p0").await.expect("record").is_some());
+    Repo::load(&store, other).await.expect("the other repo still loads");
+    // The DID and handle are free again.
+    let (again, _) = create_account(&store, did, handle).await;
+    assert_eq!(&again.handle, handle);
+    Repo::load(&store, did).await.expect("a re-created account has a fresh repo");
+    assert_eq!(store.get_record(did, "app.bsky.feed.post", "p0").await.expect("record"), None);
+    backend.remove_tenant(&domain).await.expect("remove tenant");
+}
+
+/// Handles are claimed host-wide through DID routing: unique across
+/// tenants, resolvable, movable, released by unrouting and by removing the
+/// tenant.
+pub async fn routed_handles<B: TenantBackend>(backend: &B) {
+    let (a, b) = (fresh_domain(), fresh_domain());
+    backend.create_tenant(&a).await.expect("create A");
+    backend.create_tenant(&b).await.expect("create B");
+    let (alice, bob, carol) = (fresh_did(), fresh_did(), fresh_did());
+    let (h1, h2, h3) = (fresh_handle(), fresh_handle(), fresh_handle());
+    backend.route_did(&alice, &a, &h1).await.expect("route alice");
+    let taken = backend.route_did(&bob, &b, &h1).await;
+    assert!(matches!(taken, Err(StorageError::HandleTaken(_))), "handle of another tenant's DID: {taken:?}");
+    assert_eq!(backend.resolve_did(&bob).await.expect("resolve"), None, "a refused route was recorded");
+    let twice = backend.route_did(&alice, &b, &h2).await;
+    assert!(matches!(twice, Err(StorageError::AccountExists(_))), "DID routed twice: {twice:?}");
+    assert_eq!(backend.resolve_did(&alice).await.expect("resolve"), Some(a.clone()), "a refused route moved it");
+    assert_eq!(backend.resolve_handle(&h2).await.expect("resolve"), None);
+    let nowhere = backend.route_did(&carol, &fresh_domain(), &h3).await;
+    assert!(matches!(nowhere, Err(StorageError::TenantNotFound(_))), "route to no tenant: {nowhere:?}");
+    assert_eq!(backend.resolve_handle(&h3).await.expect("resolve"), None);
+    assert_eq!(backend.resolve_handle(&h1).await.expect("resolve"), Some((alice.clone(), a.clone())));
+
+    // Moving a handle releases the old one.
+    backend.set_routed_handle(&alice, &h2).await.expect("move handle");
+    backend.set_routed_handle(&alice, &h2).await.expect("the own handle again");
+    assert_eq!(backend.resolve_handle(&h1).await.expect("resolve"), None, "the old handle is still claimed");
+    assert_eq!(backend.resolve_handle(&h2).await.expect("resolve"), Some((alice.clone(), a.clone())));
+    backend.route_did(&bob, &b, &h1).await.expect("the released handle is free");
+    assert_eq!(backend.resolve_handle(&h1).await.expect("resolve"), Some((bob.clone(), b.clone())));
+    let taken = backend.set_routed_handle(&alice, &h1).await;
+    assert!(matches!(taken, Err(StorageError::HandleTaken(_))), "move onto a claimed handle: {taken:?}");
+    assert_eq!(backend.resolve_handle(&h2).await.expect("resolve"), Some((alice.clone(), a.clone())));
+    let unrouted = backend.set_routed_handle(&carol, &h3).await;
+    assert!(matches!(unrouted, Err(StorageError::AccountNotFound(_))), "unrouted DID: {unrouted:?}");
+    assert_eq!(backend.resolve_handle(&h3).await.expect("resolve"), None);
+
+    // Unrouting and removing the tenant release handles.
+    backend.unroute_did(&bob).await.expect("unroute");
+    assert_eq!(backend.resolve_handle(&h1).await.expect("resolve"), None, "unrouting kept the handle");
+    backend.remove_tenant(&a).await.expect("remove A");
+    assert_eq!(backend.resolve_handle(&h2).await.expect("resolve"), None, "removing the tenant kept the handle");
+    assert_eq!(backend.resolve_did(&alice).await.expect("resolve"), None);
+    backend.route_did(&carol, &b, &h2).await.expect("handle of a removed tenant is free");
+    backend.route_did(&alice, &b, &h1).await.expect("DID of a removed tenant can be routed again");
+    assert_eq!(backend.resolve_handle(&h1).await.expect("resolve"), Some((alice, b.clone())));
+    backend.remove_tenant(&b).await.expect("remove B");
+}
+
+/// Accounts created at once beside commits of other repos of the tenant:
+/// each lands with its repo, and of several creates racing for one handle
+/// exactly one wins.
+pub async fn account_concurrent_creates<B: TenantBackend>(backend: &B) {
+    let (domain, store) = fresh_tenant(backend).await;
+    let key = Arc::new(Keypair::generate(Algorithm::K256));
+    let clock = Arc::new(TidClock::new());
+    let busy = fresh_did();
+    create_account(&store, &busy, &fresh_handle()).await;
+    let contested = fresh_handle();
+    let mut tasks = Vec::new();
+    for t in 0..12 {
+        let (store, key, clock, contested) = (store.clone(), key.clone(), clock.clone(), contested.clone());
+        let busy = busy.clone();
+        tasks.push(tokio::spawn(async move {
+            if t % 3 == 0 {
+                // A writer on an existing repo of the same tenant.
+                let mut repo = Repo::load(&store, &busy).await.expect("load");
+                for i in 0..5 {
+                    let write = create("app.bsky.feed.post", &format!("t{t}-{i}"), "x");
+                    loop {
+                        match repo.apply_writes(&store, &key, &clock, vec![write.clone()], None).await {
+                            Ok(_) => break,
+                            Err(primal_pds_engine::repo::RepoError::Contention(_)) => tokio::task::yield_now().await,
+                            Err(e) => panic!("write beside account creation: {e}"),
+                        }
+                    }
+                }
+                return None;
+            }
+            let did = fresh_did();
+            let handle = if t % 3 == 1 { contested } else { fresh_handle() };
+            let (genesis, _) = Repo::genesis(&did, &key, &clock);
+            match store.create_account(&new_account(&did, &handle), &genesis).await {
+                Ok(account) => {
+                    Repo::load(&store, &did).await.expect("load a created account's repo");
+                    Some((account, t % 3 == 1))
+                }
+                Err(StorageError::HandleTaken(_)) if t % 3 == 1 => {
+                    assert_eq!(store.get_root(&did).await.expect("root"), None, "a losing create left a root");
+                    None
+                }
+                Err(e) => panic!("concurrent create: {e}"),
+            }
+        }));
+    }
+    let mut created = Vec::new();
+    for task in tasks {
+        if let Some(result) = task.await.expect("task") {
+            created.push(result);
+        }
+    }
+    assert_eq!(created.iter().filter(|(_, contested)| *contested).count(), 1, "not exactly one winner");
+    assert_eq!(created.len(), 5);
+    let ids: std::collections::BTreeSet<i64> = created.iter().map(|(a, _)| a.id).collect();
+    assert_eq!(ids.len(), 5, "two accounts share an id");
+    assert_eq!(store.list_accounts(None, 100).await.expect("list").len(), 6);
+    let posts = store.list_records(&busy, "app.bsky.feed.post", None, 100, false).await.expect("list records");
+    assert_eq!(posts.len(), 20, "writes beside account creation were lost");
+    backend.remove_tenant(&domain).await.expect("remove tenant");
+}
+
+/// Every account and routing function above, on one backend.
+pub async fn account_suite<B: TenantBackend>(backend: &B) {
+    account_create_is_atomic(backend).await;
+    account_get_list_update(backend).await;
+    account_delete_removes_repo(backend).await;
+    account_concurrent_creates(backend).await;
+    routed_handles(backend).await;
 }

@@ -3,9 +3,9 @@
 use std::future::Future;
 
 use primal_pds_engine::store::RepoStore;
-use primal_pds_engine::syntax::Did;
+use primal_pds_engine::syntax::{Did, Handle};
 
-use crate::{DomainName, StorageError};
+use crate::{AccountStore, DomainName, StorageError};
 
 /// Whether a hosted domain is served.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -53,8 +53,8 @@ pub struct TenantInfo {
 /// Creates, opens and removes tenant databases, and records them (and the
 /// DIDs they host) in the management database.
 pub trait TenantBackend: Send + Sync {
-    /// The repo store of one tenant. Cheap to clone; clones share connections.
-    type Store: RepoStore + Clone + Send + Sync + 'static;
+    /// The repo and account store of one tenant. Cheap to clone; clones share connections.
+    type Store: RepoStore + AccountStore + Clone + Send + Sync + 'static;
 
     /// Create the tenant's database, apply migrations, and record it.
     /// Fails with [`StorageError::TenantExists`] if recorded already. A
@@ -81,13 +81,32 @@ pub trait TenantBackend: Send + Sync {
         status: TenantStatus,
     ) -> impl Future<Output = Result<(), StorageError>> + Send;
 
-    /// Record that `did` lives in `domain`.
-    fn route_did(&self, did: &Did, domain: &DomainName) -> impl Future<Output = Result<(), StorageError>> + Send;
+    /// Record that `did` lives in `domain` with `handle`, claiming the handle
+    /// host-wide. Fails with [`StorageError::HandleTaken`] when another DID
+    /// holds the handle, [`StorageError::AccountExists`] when `did` is routed
+    /// already, [`StorageError::TenantNotFound`] when there is no such tenant.
+    fn route_did(
+        &self,
+        did: &Did,
+        domain: &DomainName,
+        handle: &Handle,
+    ) -> impl Future<Output = Result<(), StorageError>> + Send;
 
     /// The domain hosting `did`, if any.
     fn resolve_did(&self, did: &Did) -> impl Future<Output = Result<Option<DomainName>, StorageError>> + Send;
 
-    /// Forget where `did` lives.
+    /// The DID holding `handle` on this host and the domain hosting it, if any.
+    fn resolve_handle(
+        &self,
+        handle: &Handle,
+    ) -> impl Future<Output = Result<Option<(Did, DomainName)>, StorageError>> + Send;
+
+    /// Move the host-wide handle claim of routed `did` to `handle` (releasing
+    /// its old one). [`StorageError::HandleTaken`] when another DID holds it,
+    /// [`StorageError::AccountNotFound`] when `did` is not routed.
+    fn set_routed_handle(&self, did: &Did, handle: &Handle) -> impl Future<Output = Result<(), StorageError>> + Send;
+
+    /// Forget where `did` lives (and release its handle).
     fn unroute_did(&self, did: &Did) -> impl Future<Output = Result<(), StorageError>> + Send;
 
     /// Close every connection (graceful shutdown; the backend is unusable after).

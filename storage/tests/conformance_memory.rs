@@ -21,3 +21,8 @@ async fn tenant_lifecycle() {
 async fn tenant_isolation() {
     conformance::tenant_isolation(&MemoryBackend::new()).await;
 }
+
+#[tokio::test]
+async fn account_suite() {
+    conformance::account_suite(&MemoryBackend::new()).await;
+}

@@ -9,6 +9,7 @@
 //! and drops the databases it made.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -21,10 +22,10 @@ use primal_pds_engine::car::CarLimits;
 use primal_pds_engine::keys::{Algorithm, Keypair};
 use primal_pds_engine::repo::{RecordWrite, Repo, export_car, verify_repo_car};
 use primal_pds_engine::store::{RepoStore, RootStore};
-use primal_pds_engine::syntax::{Did, Nsid, RecordKey, TidClock};
+use primal_pds_engine::syntax::{Did, Handle, Nsid, RecordKey, TidClock};
 use primal_pds_storage::conformance::{self, fresh_did, fresh_domain};
 use primal_pds_storage::postgres::{PgServer, PgStore, PostgresBackend, PostgresConfig, quote_identifier};
-use primal_pds_storage::{DomainName, StorageError, TenantBackend};
+use primal_pds_storage::{AccountStore, DomainName, StorageError, TenantBackend};
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::{AssertSqlSafe, Connection};
@@ -171,6 +172,14 @@ async fn tenant_isolation() {
     let config = config_a();
     let backend = backend(&config).await;
     conformance::tenant_isolation(&backend).await;
+    finish(backend, &config).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn account_suite() {
+    let config = config_a();
+    let backend = backend(&config).await;
+    conformance::account_suite(&backend).await;
     finish(backend, &config).await;
 }
 
@@ -395,12 +404,20 @@ async fn placement_over_two_servers() {
 
 // ---------------------------------------------------------------- migrations
 
-/// A directory of tenant migrations: the real 0001 plus `extra` as 0002.
-fn migrations_with(extra: &str) -> tempfile::TempDir {
+/// The real tenant migrations named `files`, copied into a fresh directory.
+fn real_migrations(files: &[&str]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("temp dir");
-    let init = concat!(env!("CARGO_MANIFEST_DIR"), "/../migrations/postgres/tenant/0001_init.sql");
-    std::fs::copy(init, dir.path().join("0001_init.sql")).expect("copy 0001");
-    std::fs::write(dir.path().join("0002_test_extra.sql"), extra).expect("write 0002");
+    let real = Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations/postgres/tenant");
+    for file in files {
+        std::fs::copy(real.join(file), dir.path().join(file)).expect("copy a real migration");
+    }
+    dir
+}
+
+/// A directory of tenant migrations: the real 0001 and 0002 plus `extra` as 0003.
+fn migrations_with(extra: &str) -> tempfile::TempDir {
+    let dir = real_migrations(&["0001_init.sql", "0002_account_ids.sql"]);
+    std::fs::write(dir.path().join("0003_test_extra.sql"), extra).expect("write 0003");
     dir
 }
 
@@ -422,15 +439,15 @@ async fn column_exists(url: &str, db: &str, table: &str, column: &str) -> bool {
     .expect("query columns")
 }
 
-/// A tenant made by a binary with migration 0001 gets 0002 the first time a
-/// binary that has it opens the tenant's pool; its data is untouched.
+/// A tenant made by a binary with migrations 0001–0002 gets 0003 the first
+/// time a binary that has it opens the tenant's pool; its data is untouched.
 #[tokio::test]
 async fn old_tenants_upgrade_when_first_opened() {
     let config = config_a();
     let domain = fresh_domain();
     let did = fresh_did();
     let old = backend(&config).await;
-    old.create_tenant(&domain).await.expect("create with 0001");
+    old.create_tenant(&domain).await.expect("create with 0001–0002");
     let store = old.tenant_store(&domain).await.expect("store");
     repo_with_posts(&store, &did, &TidClock::new(), 10).await;
     let before = export(&store, &did).await;
@@ -449,10 +466,10 @@ async fn old_tenants_upgrade_when_first_opened() {
         .fetch_all(&mut conn)
         .await
         .expect("applied migrations");
-    assert_eq!(versions, [1, 2]);
-    // A tenant created by the new binary has both at once.
+    assert_eq!(versions, [1, 2, 3]);
+    // A tenant created by the new binary has them all at once.
     let fresh = fresh_domain();
-    new.create_tenant(&fresh).await.expect("create with 0002");
+    new.create_tenant(&fresh).await.expect("create with 0003");
     assert!(column_exists(&url_a(), &fresh.db_name(), "accounts", "test_upgrade_note").await);
     new.close().await;
 
@@ -462,6 +479,52 @@ async fn old_tenants_upgrade_when_first_opened() {
     let refused = store.get_root(&did).await;
     assert!(refused.is_err(), "an old binary used an upgraded tenant: {refused:?}");
     finish(old, &config).await;
+}
+
+/// Accounts of a tenant made before migration 0002 get ids (in creation
+/// order) when a binary with 0002 first opens it; they list in byte order
+/// of handles, and new accounts get the next ids.
+#[tokio::test]
+async fn accounts_of_old_tenants_get_ids() {
+    let config = config_a();
+    let domain = fresh_domain();
+    let dir = real_migrations(&["0001_init.sql"]);
+    let v1 = Migrator::new(dir.path()).await.expect("read 0001");
+    let old = PostgresBackend::connect_with_tenant_migrator(config.clone(), v1).await.expect("connect v1");
+    old.create_tenant(&domain).await.expect("create with 0001");
+    old.close().await;
+    let db = domain.db_name();
+    let dids = [fresh_did(), fresh_did(), fresh_did()];
+    let mut conn = PgConnection::connect_with(&database_on(&url_a(), &db)).await.expect("connect tenant");
+    for (i, (did, handle)) in dids.iter().zip(["b.test", "a.test", "a-z.test"]).enumerate() {
+        sqlx::query(
+            "INSERT INTO accounts (did, handle, role, status, created_at, updated_at) \
+             VALUES ($1, $2, 'user', 'active', $3, $3)",
+        )
+        .bind(did.as_str())
+        .bind(handle)
+        .bind(1_000 + i as i64)
+        .execute(&mut conn)
+        .await
+        .expect("insert a 0001 account");
+    }
+    conn.close().await.expect("close");
+
+    let new = backend(&config).await;
+    let store = new.tenant_store(&domain).await.expect("store");
+    let mut ids = Vec::new();
+    for did in &dids {
+        ids.push(store.get_account(did).await.expect("get").expect("account kept").id);
+    }
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids not in creation order: {ids:?}");
+    let listed: Vec<String> =
+        store.list_accounts(None, 10).await.expect("list").into_iter().map(|a| a.handle.to_string()).collect();
+    assert_eq!(listed, ["a-z.test", "a.test", "b.test"], "not in byte order");
+    let (genesis, _) = Repo::genesis(&fresh_did(), &Keypair::generate(Algorithm::K256), &TidClock::new());
+    let handle = Handle::parse("c.test").expect("handle");
+    let created = store.create_account(&conformance::new_account(&genesis.repo, &handle), &genesis).await;
+    assert!(created.expect("create after the upgrade").id > ids[2]);
+    finish(new, &config).await;
 }
 
 // ---------------------------------------------------------------- failed creation

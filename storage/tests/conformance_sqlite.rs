@@ -14,10 +14,10 @@ use primal_pds_engine::repo::{RecordWrite, Repo, export_car, verify_repo_car};
 use primal_pds_engine::store::{
     BlockMap, Blockstore, CommitWrite, IndexedRecord, RepoRoot, RepoStore, RootStore, StoreError,
 };
-use primal_pds_engine::syntax::{Did, Nsid, RecordKey, TidClock};
-use primal_pds_storage::conformance::{self, fresh_did, fresh_domain};
+use primal_pds_engine::syntax::{Did, Handle, Nsid, RecordKey, TidClock};
+use primal_pds_storage::conformance::{self, fresh_did, fresh_domain, fresh_handle};
 use primal_pds_storage::sqlite::{SqliteBackend, SqliteConfig, TENANTS_DIR};
-use primal_pds_storage::{DomainName, StorageError, TenantBackend};
+use primal_pds_storage::{AccountStore, DomainName, StorageError, TenantBackend};
 use sqlx::migrate::Migrator;
 use sqlx::{Connection, Row, SqliteConnection};
 use tempfile::TempDir;
@@ -97,6 +97,15 @@ async fn tenant_isolation() {
     let dir = TempDir::new().expect("temp dir");
     let backend = open(dir.path()).await;
     conformance::tenant_isolation(&backend).await;
+    backend.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn account_suite() {
+    let dir = TempDir::new().expect("temp dir");
+    let backend = open(dir.path()).await;
+    conformance::account_suite(&backend).await;
+    assert!(names(&dir.path().join(TENANTS_DIR)).is_empty(), "removed tenants left files");
     backend.close().await;
 }
 
@@ -250,6 +259,114 @@ async fn old_tenants_are_upgraded_on_open() {
     backend.close().await;
 }
 
+/// Accounts of a tenant made before migration 0002 (the real one) get ids
+/// in creation order when a binary with 0002 first opens it; new accounts
+/// get the next ids, and a deleted account's id is not handed out again.
+#[tokio::test]
+async fn accounts_of_old_tenants_get_ids() {
+    let dir = TempDir::new().expect("temp dir");
+    let (_v1_dir, v1) = migrator_with(&[]).await;
+    let domain = fresh_domain();
+    let backend = SqliteBackend::open_with_tenant_migrator(SqliteConfig::new(dir.path()), v1).await.expect("open v1");
+    backend.create_tenant(&domain).await.expect("create with 0001");
+    let path = backend.tenant_path(&domain);
+    backend.close().await;
+    // Inserted out of creation order: ids follow `created_at`.
+    let dids = [fresh_did(), fresh_did(), fresh_did()];
+    let rows = [(&dids[0], "b.test", 3_000), (&dids[1], "a.test", 1_000), (&dids[2], "a-z.test", 2_000)];
+    let mut conn = SqliteConnection::connect(&format!("sqlite://{}", path.display())).await.expect("connect");
+    for (did, handle, created_at) in rows {
+        sqlx::query(
+            "INSERT INTO accounts (did, handle, role, status, signing_key, created_at, updated_at) \
+             VALUES (?, ?, 'user', 'active', x'0102', ?, ?)",
+        )
+        .bind(did.as_str())
+        .bind(handle)
+        .bind(created_at)
+        .bind(created_at)
+        .execute(&mut conn)
+        .await
+        .expect("insert a 0001 account");
+    }
+    conn.close().await.expect("close");
+
+    let backend = open(dir.path()).await;
+    let store = backend.tenant_store(&domain).await.expect("store");
+    assert_eq!(applied_migrations(&path).await, [1, 2]);
+    let mut ids = Vec::new();
+    for did in [&dids[1], &dids[2], &dids[0]] {
+        let account = store.get_account(did).await.expect("get").expect("account kept");
+        assert_eq!(account.signing_key.as_deref(), Some(&[1u8, 2][..]), "a column lost in the rebuild");
+        ids.push(account.id);
+    }
+    assert_eq!(ids, [1, 2, 3], "ids not in creation order");
+    let listed: Vec<String> =
+        store.list_accounts(None, 10).await.expect("list").into_iter().map(|a| a.handle.to_string()).collect();
+    assert_eq!(listed, ["a-z.test", "a.test", "b.test"]);
+    let key = Keypair::generate(Algorithm::K256);
+    let new_account = |name: &str| {
+        let (genesis, _) = Repo::genesis(&fresh_did(), &key, &TidClock::new());
+        (conformance::new_account(&genesis.repo, &Handle::parse(name).expect("handle")), genesis)
+    };
+    let (account, genesis) = new_account("c.test");
+    let fourth = store.create_account(&account, &genesis).await.expect("create after the upgrade");
+    assert_eq!(fourth.id, 4);
+    assert!(store.delete_account(&fourth.did).await.expect("delete"));
+    let (account, genesis) = new_account("d.test");
+    assert_eq!(store.create_account(&account, &genesis).await.expect("create").id, 5, "id 4 handed out again");
+    let (account, genesis) = new_account("a.test");
+    let taken = store.create_account(&account, &genesis).await;
+    assert!(matches!(taken, Err(StorageError::HandleTaken(_))), "{taken:?}");
+    backend.close().await;
+}
+
+/// A management database of migration 0001 (routes without handles) is
+/// upgraded by 0002 when the backend opens: old routes still resolve, hold
+/// no handle until one is set, and do not block anyone's handle.
+#[tokio::test]
+async fn old_routes_survive_the_handle_migration() {
+    let dir = TempDir::new().expect("temp dir");
+    let management = dir.path().join(primal_pds_storage::sqlite::MANAGEMENT_FILE);
+    let v1_dir = TempDir::new().expect("temp dir");
+    let init = Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations/sqlite/management/0001_init.sql");
+    std::fs::copy(&init, v1_dir.path().join("0001_init.sql")).expect("copy 0001");
+    let v1 = Migrator::new(v1_dir.path()).await.expect("migrator");
+    let (domain, old, other) = (fresh_domain(), fresh_did(), fresh_did());
+    {
+        let url = format!("sqlite://{}?mode=rwc", management.display());
+        let mut conn = SqliteConnection::connect(&url).await.expect("create the management file");
+        v1.run(&mut conn).await.expect("apply 0001");
+        sqlx::query(
+            "INSERT INTO domains (domain, db_name, server, status, created_at, updated_at) \
+             VALUES (?, ?, 'local', 'active', 1, 1)",
+        )
+        .bind(domain.as_str())
+        .bind(domain.db_name())
+        .execute(&mut conn)
+        .await
+        .expect("insert a domain");
+        for did in [&old, &other] {
+            sqlx::query("INSERT INTO did_routing (did, domain, created_at) VALUES (?, ?, 1)")
+                .bind(did.as_str())
+                .bind(domain.as_str())
+                .execute(&mut conn)
+                .await
+                .expect("insert a 0001 route");
+        }
+        conn.close().await.expect("close");
+    }
+    let backend = open(dir.path()).await;
+    assert_eq!(backend.resolve_did(&old).await.expect("resolve"), Some(domain.clone()));
+    let handle = fresh_handle();
+    assert_eq!(backend.resolve_handle(&handle).await.expect("resolve"), None);
+    backend.set_routed_handle(&old, &handle).await.expect("give the old route a handle");
+    assert_eq!(backend.resolve_handle(&handle).await.expect("resolve"), Some((old.clone(), domain.clone())));
+    let taken = backend.set_routed_handle(&other, &handle).await;
+    assert!(matches!(taken, Err(StorageError::HandleTaken(_))), "{taken:?}");
+    backend.set_routed_handle(&other, &fresh_handle()).await.expect("two old routes, two handles");
+    backend.close().await;
+}
+
 async fn applied_migrations(path: &Path) -> Vec<i64> {
     let mut conn = SqliteConnection::connect(&format!("sqlite://{}", path.display())).await.expect("connect");
     let versions = sqlx::query("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
@@ -340,12 +457,12 @@ async fn concurrent_creations_of_one_domain() {
 async fn routes_need_a_tenant() {
     let dir = TempDir::new().expect("temp dir");
     let backend = open(dir.path()).await;
-    let routed = backend.route_did(&fresh_did(), &fresh_domain()).await;
+    let routed = backend.route_did(&fresh_did(), &fresh_domain(), &fresh_handle()).await;
     assert!(matches!(routed, Err(StorageError::TenantNotFound(_))), "{routed:?}");
     let domain = fresh_domain();
     backend.create_tenant(&domain).await.expect("create");
     let did = fresh_did();
-    backend.route_did(&did, &domain).await.expect("route");
+    backend.route_did(&did, &domain, &fresh_handle()).await.expect("route");
     backend.unroute_did(&did).await.expect("unroute");
     assert_eq!(backend.resolve_did(&did).await.expect("resolve"), None);
     backend.close().await;

@@ -77,13 +77,12 @@ impl Repo {
         Ok(Repo { did: did.clone(), root, data, nodes: NodeStore::new() })
     }
 
-    /// Create the repository `did` with an empty tree and its first signed commit.
-    pub async fn create<S: RepoStore>(
-        store: &S,
-        did: &Did,
-        key: &Keypair,
-        clock: &TidClock,
-    ) -> Result<(Repo, CommitResult), RepoError> {
+    /// The first commit of repository `did` (an empty tree, signed with
+    /// `key`), built but not written: the [`CommitWrite`] (`expected: None`)
+    /// to store, and the [`CommitResult`] describing it for the firehose.
+    /// A server stores it together with the account row; after that,
+    /// [`Repo::load`] opens the repository.
+    pub fn genesis(did: &Did, key: &Keypair, clock: &TidClock) -> (CommitWrite, CommitResult) {
         let mut nodes = NodeStore::new();
         let data = nodes.empty_root();
         let rev = clock.next();
@@ -95,21 +94,15 @@ impl Repo {
         if let Some(node) = nodes.block(&data) {
             blocks.insert(data, node.clone());
         }
-        nodes.take_created();
-        let root = RepoRoot { commit: commit_cid, rev: rev.clone() };
         let write = CommitWrite {
             repo: did.clone(),
             expected: None,
-            root: root.clone(),
+            root: RepoRoot { commit: commit_cid, rev: rev.clone() },
             blocks: blocks.clone(),
             removed_blocks: Vec::new(),
             released_records: Vec::new(),
             records: Vec::new(),
         };
-        match store.apply_commit(&write).await {
-            Err(StoreError::RootConflict(_)) => return Err(RepoError::RepoExists(did.clone())),
-            other => other?,
-        }
         let result = CommitResult {
             did: did.clone(),
             commit: commit_cid,
@@ -121,7 +114,24 @@ impl Repo {
             blocks,
             commit_bytes,
         };
-        Ok((Repo { did: did.clone(), root, data, nodes }, result))
+        (write, result)
+    }
+
+    /// Create the repository `did` with an empty tree and its first signed
+    /// commit ([`Repo::genesis`], written to `store`).
+    pub async fn create<S: RepoStore>(
+        store: &S,
+        did: &Did,
+        key: &Keypair,
+        clock: &TidClock,
+    ) -> Result<(Repo, CommitResult), RepoError> {
+        let (write, result) = Repo::genesis(did, key, clock);
+        match store.apply_commit(&write).await {
+            Err(StoreError::RootConflict(_)) => return Err(RepoError::RepoExists(did.clone())),
+            other => other?,
+        }
+        let repo = Repo { did: did.clone(), root: write.root, data: result.data, nodes: NodeStore::new() };
+        Ok((repo, result))
     }
 
     /// The CID of the record at `path` (`collection/rkey`), or `None`.

@@ -1,6 +1,6 @@
 //! [`CachedBackend`]: any [`TenantBackend`] whose tenant stores share one [`BlockCache`].
 
-use primal_pds_engine::syntax::Did;
+use primal_pds_engine::syntax::{Did, Handle};
 
 use super::{BlockCache, CachedStore};
 use crate::{DomainName, StorageError, TenantBackend, TenantInfo, TenantStatus};
@@ -63,12 +63,20 @@ impl<B: TenantBackend> TenantBackend for CachedBackend<B> {
         self.inner.set_tenant_status(domain, status).await
     }
 
-    async fn route_did(&self, did: &Did, domain: &DomainName) -> Result<(), StorageError> {
-        self.inner.route_did(did, domain).await
+    async fn route_did(&self, did: &Did, domain: &DomainName, handle: &Handle) -> Result<(), StorageError> {
+        self.inner.route_did(did, domain, handle).await
     }
 
     async fn resolve_did(&self, did: &Did) -> Result<Option<DomainName>, StorageError> {
         self.inner.resolve_did(did).await
+    }
+
+    async fn resolve_handle(&self, handle: &Handle) -> Result<Option<(Did, DomainName)>, StorageError> {
+        self.inner.resolve_handle(handle).await
+    }
+
+    async fn set_routed_handle(&self, did: &Did, handle: &Handle) -> Result<(), StorageError> {
+        self.inner.set_routed_handle(did, handle).await
     }
 
     async fn unroute_did(&self, did: &Did) -> Result<(), StorageError> {

@@ -6,10 +6,11 @@ use std::sync::Arc;
 use bytes::Bytes;
 use primal_pds_engine::Cid;
 use primal_pds_engine::store::{BlockMap, Blockstore, CommitWrite, RepoRoot, RepoStore, RootStore, StoreError};
-use primal_pds_engine::syntax::{Did, Tid};
+use primal_pds_engine::syntax::{Did, Handle, Tid};
 
 use super::keys::Namespace;
 use super::{BlockCache, CacheError};
+use crate::{Account, AccountStore, AccountUpdate, NewAccount, StorageError};
 
 /// A [`RepoStore`] whose block reads (`get`, `get_many`, `has`) try the
 /// cache first and fill it from the inner store on a miss. Writes go to the
@@ -195,6 +196,42 @@ impl<S: RepoStore> RepoStore for CachedStore<S> {
         let result = self.inner.delete_repo(repo).await;
         // Purge even on failure: part of the repo may be gone.
         self.cache.purge_repo(&self.namespace.repo_prefix(repo)).await;
+        result
+    }
+}
+
+/// Accounts pass through; the genesis commit's blocks are written through
+/// to the cache, and deleting an account purges its repo.
+impl<S: AccountStore> AccountStore for CachedStore<S> {
+    async fn create_account(&self, account: &NewAccount, genesis: &CommitWrite) -> Result<Account, StorageError> {
+        let prefix = self.namespace.repo_prefix(&genesis.repo);
+        let ticket = self.cache.ticket(&prefix);
+        let created = self.inner.create_account(account, genesis).await?;
+        let added = genesis.blocks.iter().map(|(cid, bytes)| (prefix.block_key(cid), bytes.clone())).collect();
+        self.cache.fill(ticket, added).await;
+        Ok(created)
+    }
+
+    async fn get_account(&self, did: &Did) -> Result<Option<Account>, StorageError> {
+        self.inner.get_account(did).await
+    }
+
+    async fn get_account_by_handle(&self, handle: &Handle) -> Result<Option<Account>, StorageError> {
+        self.inner.get_account_by_handle(handle).await
+    }
+
+    async fn list_accounts(&self, after: Option<&str>, limit: usize) -> Result<Vec<Account>, StorageError> {
+        self.inner.list_accounts(after, limit).await
+    }
+
+    async fn update_account(&self, did: &Did, update: &AccountUpdate) -> Result<Account, StorageError> {
+        self.inner.update_account(did, update).await
+    }
+
+    async fn delete_account(&self, did: &Did) -> Result<bool, StorageError> {
+        let result = self.inner.delete_account(did).await;
+        // Purge even on failure: part of the repo may be gone.
+        self.cache.purge_repo(&self.namespace.repo_prefix(did)).await;
         result
     }
 }

@@ -3,9 +3,10 @@
 
 use std::collections::HashMap;
 
-use primal_pds_engine::syntax::Did;
+use primal_pds_engine::syntax::{Did, Handle};
 use sqlx::postgres::{PgConnection, PgPool};
 
+use super::accounts::violates;
 use crate::memory::now_millis;
 use crate::{DomainName, StorageError, TenantInfo, TenantStatus};
 
@@ -78,19 +79,36 @@ pub(crate) async fn set_status(pool: &PgPool, domain: &DomainName, status: Tenan
     Ok(updated.rows_affected() == 1)
 }
 
-/// Route `did` to `domain` (replacing an earlier route); `false` when the
-/// domain does not exist.
-pub(crate) async fn route_did(pool: &PgPool, did: &Did, domain: &DomainName) -> Result<bool, StorageError> {
+/// Route `did` to `domain` with `handle`: [`StorageError::AccountExists`] if
+/// `did` is routed, [`StorageError::HandleTaken`] if another DID holds the
+/// handle, [`StorageError::TenantNotFound`] if the domain does not exist.
+pub(crate) async fn route_did(
+    pool: &PgPool,
+    did: &Did,
+    domain: &DomainName,
+    handle: &Handle,
+) -> Result<(), StorageError> {
     let routed = sqlx::query(
-        "INSERT INTO did_routing (did, domain, created_at) SELECT $1, domain, $3 FROM domains WHERE domain = $2 \
-         ON CONFLICT (did) DO UPDATE SET domain = excluded.domain, created_at = excluded.created_at",
+        "INSERT INTO did_routing (did, domain, handle, created_at) SELECT $1, domain, $3, $4 FROM domains \
+         WHERE domain = $2",
     )
     .bind(did.as_str())
     .bind(domain.as_str())
+    .bind(handle.as_str())
     .bind(now_millis())
     .execute(pool)
-    .await?;
-    Ok(routed.rows_affected() == 1)
+    .await;
+    match routed {
+        Ok(done) if done.rows_affected() == 1 => Ok(()),
+        Ok(_) => Err(StorageError::TenantNotFound(domain.to_string())),
+        Err(e) if violates(&e, "did_routing_pkey") => Err(StorageError::AccountExists(did.to_string())),
+        Err(e) if violates(&e, "did_routing_handle_key") => Err(StorageError::HandleTaken(handle.to_string())),
+        // The domain was removed between the SELECT and the INSERT.
+        Err(e) if e.as_database_error().is_some_and(|d| d.is_foreign_key_violation()) => {
+            Err(StorageError::TenantNotFound(domain.to_string()))
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// The domain hosting `did`.
@@ -100,6 +118,35 @@ pub(crate) async fn resolve_did(pool: &PgPool, did: &Did) -> Result<Option<Domai
         .fetch_optional(pool)
         .await?;
     domain.as_deref().map(DomainName::parse).transpose()
+}
+
+/// The DID holding `handle` and its domain.
+pub(crate) async fn resolve_handle(pool: &PgPool, handle: &Handle) -> Result<Option<(Did, DomainName)>, StorageError> {
+    let row: Option<(String, String)> = sqlx::query_as("SELECT did, domain FROM did_routing WHERE handle = $1")
+        .bind(handle.as_str())
+        .fetch_optional(pool)
+        .await?;
+    let Some((did, domain)) = row else { return Ok(None) };
+    let did = Did::parse(&did).map_err(|e| {
+        StorageError::Database(sqlx::Error::Decode(format!("did_routing holds an invalid DID {did:?}: {e}").into()))
+    })?;
+    Ok(Some((did, DomainName::parse(&domain)?)))
+}
+
+/// Move the handle of routed `did`: [`StorageError::HandleTaken`] if another
+/// DID holds it, [`StorageError::AccountNotFound`] if `did` is not routed.
+pub(crate) async fn set_routed_handle(pool: &PgPool, did: &Did, handle: &Handle) -> Result<(), StorageError> {
+    let updated = sqlx::query("UPDATE did_routing SET handle = $2 WHERE did = $1")
+        .bind(did.as_str())
+        .bind(handle.as_str())
+        .execute(pool)
+        .await;
+    match updated {
+        Ok(done) if done.rows_affected() == 0 => Err(StorageError::AccountNotFound(did.to_string())),
+        Ok(_) => Ok(()),
+        Err(e) if violates(&e, "did_routing_handle_key") => Err(StorageError::HandleTaken(handle.to_string())),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Forget where `did` lives (nothing happens when it was not routed).

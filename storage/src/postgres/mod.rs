@@ -18,6 +18,7 @@
 //! The role needs `CREATEDB` (it creates and drops tenant databases); see the
 //! README section "Postgres: roles, databases, placement".
 
+mod accounts;
 mod ddl;
 mod management;
 mod placement;
@@ -29,7 +30,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use primal_pds_engine::syntax::Did;
+use primal_pds_engine::syntax::{Did, Handle};
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
@@ -339,16 +340,20 @@ impl TenantBackend for PostgresBackend {
         }
     }
 
-    async fn route_did(&self, did: &Did, domain: &DomainName) -> Result<(), StorageError> {
-        if management::route_did(&self.management, did, domain).await? {
-            Ok(())
-        } else {
-            Err(StorageError::TenantNotFound(domain.to_string()))
-        }
+    async fn route_did(&self, did: &Did, domain: &DomainName, handle: &Handle) -> Result<(), StorageError> {
+        management::route_did(&self.management, did, domain, handle).await
     }
 
     async fn resolve_did(&self, did: &Did) -> Result<Option<DomainName>, StorageError> {
         management::resolve_did(&self.management, did).await
+    }
+
+    async fn resolve_handle(&self, handle: &Handle) -> Result<Option<(Did, DomainName)>, StorageError> {
+        management::resolve_handle(&self.management, handle).await
+    }
+
+    async fn set_routed_handle(&self, did: &Did, handle: &Handle) -> Result<(), StorageError> {
+        management::set_routed_handle(&self.management, did, handle).await
     }
 
     async fn unroute_did(&self, did: &Did) -> Result<(), StorageError> {

@@ -181,8 +181,14 @@ impl RootStore for PgStore {
     }
 }
 
-impl RepoStore for PgStore {
-    async fn apply_commit(&self, write: &CommitWrite) -> Result<(), StoreError> {
+impl PgStore {
+    /// Run `write` through the `apply_commit` SQL function on `conn` (a pool
+    /// or an open transaction): [`StoreError::RootConflict`] when the root
+    /// was not `write.expected`, having written nothing.
+    pub(crate) async fn apply_commit_on<'c, E>(&self, conn: E, write: &CommitWrite) -> Result<(), StoreError>
+    where
+        E: sqlx::PgExecutor<'c>,
+    {
         let block_cids: Vec<String> = write.blocks.keys().map(Cid::to_string).collect();
         let block_bytes: Vec<&[u8]> = write.blocks.values().map(|b| b.as_ref()).collect();
         let removed: Vec<String> = write.removed_blocks.iter().map(Cid::to_string).collect();
@@ -199,7 +205,6 @@ impl RepoStore for PgStore {
         let record_cids: Vec<Option<&str>> = records.values().map(Option::as_deref).collect();
         let expected = write.expected.map(|c| c.to_string());
 
-        let lease = self.lease().await?;
         let (applied, actual): (bool, Option<String>) = sqlx::query_as(
             "SELECT applied, actual FROM apply_commit($1, $2, $3, $4, $5::text[], $6::bytea[], $7::text[], \
              $8::text[], $9::text[], $10::text[], $11::text[])",
@@ -215,10 +220,9 @@ impl RepoStore for PgStore {
         .bind(&rkeys)
         .bind(&record_cids)
         .bind(&released)
-        .fetch_one(lease.pool())
+        .fetch_one(conn)
         .await
         .map_err(db_error)?;
-        drop(lease);
         if applied {
             return Ok(());
         }
@@ -228,6 +232,18 @@ impl RepoStore for PgStore {
             expected: write.expected,
             actual,
         })))
+    }
+
+    /// The tenant's pool, leased for as long as the lease lives.
+    pub(crate) async fn lease_pool(&self) -> Result<Lease, StorageError> {
+        self.pools.lease(&self.key).await
+    }
+}
+
+impl RepoStore for PgStore {
+    async fn apply_commit(&self, write: &CommitWrite) -> Result<(), StoreError> {
+        let lease = self.lease().await?;
+        self.apply_commit_on(lease.pool(), write).await
     }
 
     async fn get_record(&self, repo: &Did, collection: &str, rkey: &str) -> Result<Option<Cid>, StoreError> {

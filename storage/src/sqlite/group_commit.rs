@@ -165,7 +165,7 @@ async fn drain(mut conn: PoolConnection<Sqlite>, queue: Arc<CommitQueue>) {
 }
 
 /// What became of one commit inside a group.
-enum Applied {
+pub(crate) enum Applied {
     /// Swapped and written (final once the group commits).
     Done,
     /// Refused (lost race, failed statement) and rolled back to its savepoint.
@@ -215,9 +215,10 @@ fn abandoned_group() -> StoreError {
     StoreError::Backend(Box::new(GroupFailed("another commit of the group broke its transaction".into())))
 }
 
-/// One commit inside the group's transaction. `Err` means the transaction
-/// itself can no longer be trusted.
-async fn apply_one(tx: &mut SqliteConnection, commit: Commit) -> Result<Applied, sqlx::Error> {
+/// One commit inside the group's transaction (or any write transaction on
+/// the writer connection). `Err` means the transaction itself can no
+/// longer be trusted.
+pub(crate) async fn apply_one(tx: &mut SqliteConnection, commit: Commit) -> Result<Applied, sqlx::Error> {
     let commit_cid = commit.root.commit.to_string();
     // `RETURNING` says whether the swap happened (`changes()` would count
     // the savepoint statement's predecessor).

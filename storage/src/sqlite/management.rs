@@ -1,11 +1,12 @@
 //! Queries on the management database (`primal_pds.sqlite`): the `domains`
 //! table and `did_routing`.
 
-use primal_pds_engine::syntax::Did;
+use primal_pds_engine::syntax::{Did, Handle};
 use sqlx::Row;
 use sqlx::error::ErrorKind;
 use sqlx::sqlite::SqliteRow;
 
+use super::accounts::unique_violation_on;
 use super::connect::DbPools;
 use crate::memory::now_millis;
 use crate::{DomainName, StorageError, TenantInfo, TenantStatus};
@@ -95,20 +96,26 @@ pub(crate) async fn delete_domain(pools: &DbPools, domain: &DomainName) -> Resul
     Ok(done.rows_affected() > 0)
 }
 
-/// Route `did` to `domain` (replacing an earlier route); [`StorageError::TenantNotFound`]
-/// if the domain is not recorded.
-pub(crate) async fn route_did(pools: &DbPools, did: &Did, domain: &DomainName) -> Result<(), StorageError> {
-    let routed = sqlx::query(
-        "INSERT INTO did_routing (did, domain, created_at) VALUES (?, ?, ?) \
-         ON CONFLICT (did) DO UPDATE SET domain = excluded.domain, created_at = excluded.created_at",
-    )
-    .bind(did.as_str())
-    .bind(domain.as_str())
-    .bind(now_millis())
-    .execute(&pools.writer)
-    .await;
+/// Route `did` to `domain` with `handle`: [`StorageError::AccountExists`] if
+/// `did` is routed, [`StorageError::HandleTaken`] if another DID holds the
+/// handle, [`StorageError::TenantNotFound`] if the domain is not recorded.
+pub(crate) async fn route_did(
+    pools: &DbPools,
+    did: &Did,
+    domain: &DomainName,
+    handle: &Handle,
+) -> Result<(), StorageError> {
+    let routed = sqlx::query("INSERT INTO did_routing (did, domain, handle, created_at) VALUES (?, ?, ?, ?)")
+        .bind(did.as_str())
+        .bind(domain.as_str())
+        .bind(handle.as_str())
+        .bind(now_millis())
+        .execute(&pools.writer)
+        .await;
     match routed {
         Ok(_) => Ok(()),
+        Err(e) if unique_violation_on(&e, "did_routing.did") => Err(StorageError::AccountExists(did.to_string())),
+        Err(e) if unique_violation_on(&e, "did_routing.handle") => Err(StorageError::HandleTaken(handle.to_string())),
         Err(e) if e.as_database_error().is_some_and(|d| d.kind() == ErrorKind::ForeignKeyViolation) => {
             Err(StorageError::TenantNotFound(domain.to_string()))
         }
@@ -125,6 +132,38 @@ pub(crate) async fn resolve_did(pools: &DbPools, did: &Did) -> Result<Option<Dom
     match row {
         Some(row) => Ok(Some(DomainName::parse(&row.try_get::<String, _>("domain")?)?)),
         None => Ok(None),
+    }
+}
+
+/// The DID holding `handle` and its domain, if any.
+pub(crate) async fn resolve_handle(
+    pools: &DbPools,
+    handle: &Handle,
+) -> Result<Option<(Did, DomainName)>, StorageError> {
+    let row: Option<(String, String)> = sqlx::query_as("SELECT did, domain FROM did_routing WHERE handle = ?")
+        .bind(handle.as_str())
+        .fetch_optional(&pools.readers)
+        .await?;
+    let Some((did, domain)) = row else { return Ok(None) };
+    let did = Did::parse(&did).map_err(|e| {
+        StorageError::Database(sqlx::Error::Decode(format!("did_routing holds an invalid DID {did:?}: {e}").into()))
+    })?;
+    Ok(Some((did, DomainName::parse(&domain)?)))
+}
+
+/// Move the handle of routed `did`: [`StorageError::HandleTaken`] if another
+/// DID holds it, [`StorageError::AccountNotFound`] if `did` is not routed.
+pub(crate) async fn set_routed_handle(pools: &DbPools, did: &Did, handle: &Handle) -> Result<(), StorageError> {
+    let updated = sqlx::query("UPDATE did_routing SET handle = ? WHERE did = ?")
+        .bind(handle.as_str())
+        .bind(did.as_str())
+        .execute(&pools.writer)
+        .await;
+    match updated {
+        Ok(done) if done.rows_affected() == 0 => Err(StorageError::AccountNotFound(did.to_string())),
+        Ok(_) => Ok(()),
+        Err(e) if unique_violation_on(&e, "did_routing.handle") => Err(StorageError::HandleTaken(handle.to_string())),
+        Err(e) => Err(e.into()),
     }
 }
 

@@ -2,7 +2,7 @@
 //! per tenant under a data directory.
 //!
 //! ```text
-//! <data_dir>/primal_pds.sqlite            domains, did_routing, firehose_events
+//! <data_dir>/primal_pds.sqlite            domains, did_routing (DID → domain, handle), firehose_events
 //! <data_dir>/tenants/<db_name>.sqlite     accounts, repo_blocks, repo_roots, records
 //! ```
 //!
@@ -69,6 +69,7 @@
 //! One process uses a data directory at a time: the pools, the LRU and the
 //! lifecycle lock are per process.
 
+mod accounts;
 mod batch;
 mod connect;
 mod contention;
@@ -83,7 +84,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use primal_pds_engine::syntax::Did;
+use primal_pds_engine::syntax::{Did, Handle};
 use sqlx::migrate::Migrator;
 
 use self::connect::{ConnectSettings, DbPools};
@@ -361,12 +362,20 @@ impl TenantBackend for SqliteBackend {
         management::set_status(&self.management, domain, status).await
     }
 
-    async fn route_did(&self, did: &Did, domain: &DomainName) -> Result<(), StorageError> {
-        management::route_did(&self.management, did, domain).await
+    async fn route_did(&self, did: &Did, domain: &DomainName, handle: &Handle) -> Result<(), StorageError> {
+        management::route_did(&self.management, did, domain, handle).await
     }
 
     async fn resolve_did(&self, did: &Did) -> Result<Option<DomainName>, StorageError> {
         management::resolve_did(&self.management, did).await
+    }
+
+    async fn resolve_handle(&self, handle: &Handle) -> Result<Option<(Did, DomainName)>, StorageError> {
+        management::resolve_handle(&self.management, handle).await
+    }
+
+    async fn set_routed_handle(&self, did: &Did, handle: &Handle) -> Result<(), StorageError> {
+        management::set_routed_handle(&self.management, did, handle).await
     }
 
     async fn unroute_did(&self, did: &Did) -> Result<(), StorageError> {

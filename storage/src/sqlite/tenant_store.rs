@@ -99,11 +99,11 @@ impl SqliteStore {
         group_commit::apply(&self.inner.pools, &self.inner.db_name, commit).await
     }
 
-    async fn reader(&self) -> Result<PoolConnection<Sqlite>, StoreError> {
+    pub(super) async fn reader(&self) -> Result<PoolConnection<Sqlite>, StoreError> {
         Ok(self.inner.pools.acquire(&self.inner.db_name, Access::Read).await?)
     }
 
-    async fn writer(&self) -> Result<PoolConnection<Sqlite>, StoreError> {
+    pub(super) async fn writer(&self) -> Result<PoolConnection<Sqlite>, StoreError> {
         Ok(self.inner.pools.acquire(&self.inner.db_name, Access::Write).await?)
     }
 }
@@ -280,14 +280,32 @@ impl RootStore for SqliteStore {
     }
 }
 
+/// The root swap and batch of `write`, ready for [`group_commit::apply_one`].
+pub(super) fn commit_of(write: &CommitWrite) -> Commit {
+    let mut batch = Batch::new();
+    delete_blocks(&mut batch, &write.repo, &write.removed_blocks, false);
+    insert_blocks(&mut batch, &write.repo, Some(&write.root.rev), &write.blocks);
+    update_records(&mut batch, write);
+    delete_blocks(&mut batch, &write.repo, &write.released_records, true);
+    Commit { repo: write.repo.clone(), expected: write.expected, root: write.root.clone(), batch }
+}
+
+/// Delete every block, record and the root of `repo` (inside the caller's transaction).
+pub(super) async fn delete_repo_rows(conn: &mut SqliteConnection, repo: &Did) -> Result<(), sqlx::Error> {
+    for sql in [
+        "DELETE FROM repo_blocks WHERE did = ?1",
+        "DELETE FROM records WHERE did = ?1",
+        "DELETE FROM repo_roots WHERE did = ?1",
+    ] {
+        sqlx::query(sql).bind(repo.as_str()).execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
 impl RepoStore for SqliteStore {
     async fn apply_commit(&self, write: &CommitWrite) -> Result<(), StoreError> {
-        let mut batch = Batch::new();
-        delete_blocks(&mut batch, &write.repo, &write.removed_blocks, false);
-        insert_blocks(&mut batch, &write.repo, Some(&write.root.rev), &write.blocks);
-        update_records(&mut batch, write);
-        delete_blocks(&mut batch, &write.repo, &write.released_records, true);
-        let result = self.commit(&write.repo, write.expected.as_ref(), &write.root, batch).await;
+        let commit = commit_of(write);
+        let result = group_commit::apply(&self.inner.pools, &self.inner.db_name, commit).await;
         // The write connection is free again: hand off to racing writers (see contention.rs).
         match &result {
             Ok(()) => self.inner.contention.won(&self.inner.db_name, &write.repo).await,
@@ -378,13 +396,7 @@ impl RepoStore for SqliteStore {
     async fn delete_repo(&self, repo: &Did) -> Result<(), StoreError> {
         let mut conn = self.writer().await?;
         let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
-        for sql in [
-            "DELETE FROM repo_blocks WHERE did = ?1",
-            "DELETE FROM records WHERE did = ?1",
-            "DELETE FROM repo_roots WHERE did = ?1",
-        ] {
-            sqlx::query(sql).bind(repo.as_str()).execute(&mut *tx).await.map_err(db)?;
-        }
+        delete_repo_rows(&mut tx, repo).await.map_err(db)?;
         tx.commit().await.map_err(db)
     }
 }

@@ -1,19 +1,31 @@
 //! An in-memory [`TenantBackend`], for tests and as the conformance
 //! suite's reference.
 
+mod tenant;
+
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use primal_pds_engine::store::MemoryStore;
-use primal_pds_engine::syntax::Did;
+use primal_pds_engine::syntax::{Did, Handle};
 
 use crate::{DomainName, StorageError, TenantBackend, TenantInfo, TenantStatus};
 
+pub use self::tenant::MemoryTenant;
+
+/// Where a DID lives and the handle it holds on the host.
+#[derive(Debug, Clone)]
+struct Route {
+    domain: DomainName,
+    handle: Handle,
+}
+
 #[derive(Debug, Default)]
 struct State {
-    tenants: BTreeMap<DomainName, (TenantInfo, Arc<MemoryStore>)>,
-    routes: BTreeMap<Did, DomainName>,
+    tenants: BTreeMap<DomainName, (TenantInfo, MemoryTenant)>,
+    routes: BTreeMap<Did, Route>,
+    /// Handle → DID of every route.
+    handles: BTreeMap<Handle, Did>,
 }
 
 /// Tenants held in process memory; nothing survives the process.
@@ -39,7 +51,7 @@ pub(crate) fn now_millis() -> i64 {
 }
 
 impl TenantBackend for MemoryBackend {
-    type Store = Arc<MemoryStore>;
+    type Store = MemoryTenant;
 
     async fn create_tenant(&self, domain: &DomainName) -> Result<TenantInfo, StorageError> {
         let mut state = self.lock();
@@ -53,7 +65,7 @@ impl TenantBackend for MemoryBackend {
             status: TenantStatus::Active,
             created_at: now_millis(),
         };
-        state.tenants.insert(domain.clone(), (info.clone(), Arc::new(MemoryStore::new())));
+        state.tenants.insert(domain.clone(), (info.clone(), MemoryTenant::new()));
         Ok(info)
     }
 
@@ -71,7 +83,9 @@ impl TenantBackend for MemoryBackend {
         if state.tenants.remove(domain).is_none() {
             return Err(StorageError::TenantNotFound(domain.to_string()));
         }
-        state.routes.retain(|_, d| d != domain);
+        state.routes.retain(|_, route| &route.domain != domain);
+        let State { routes, handles, .. } = &mut *state;
+        handles.retain(|_, did| routes.contains_key(did));
         Ok(())
     }
 
@@ -91,21 +105,52 @@ impl TenantBackend for MemoryBackend {
         Ok(())
     }
 
-    async fn route_did(&self, did: &Did, domain: &DomainName) -> Result<(), StorageError> {
+    async fn route_did(&self, did: &Did, domain: &DomainName, handle: &Handle) -> Result<(), StorageError> {
         let mut state = self.lock();
         if !state.tenants.contains_key(domain) {
             return Err(StorageError::TenantNotFound(domain.to_string()));
         }
-        state.routes.insert(did.clone(), domain.clone());
+        if state.routes.contains_key(did) {
+            return Err(StorageError::AccountExists(did.to_string()));
+        }
+        if state.handles.contains_key(handle) {
+            return Err(StorageError::HandleTaken(handle.to_string()));
+        }
+        state.handles.insert(handle.clone(), did.clone());
+        state.routes.insert(did.clone(), Route { domain: domain.clone(), handle: handle.clone() });
         Ok(())
     }
 
     async fn resolve_did(&self, did: &Did) -> Result<Option<DomainName>, StorageError> {
-        Ok(self.lock().routes.get(did).cloned())
+        Ok(self.lock().routes.get(did).map(|route| route.domain.clone()))
+    }
+
+    async fn resolve_handle(&self, handle: &Handle) -> Result<Option<(Did, DomainName)>, StorageError> {
+        let state = self.lock();
+        Ok(state.handles.get(handle).and_then(|did| state.routes.get(did).map(|r| (did.clone(), r.domain.clone()))))
+    }
+
+    async fn set_routed_handle(&self, did: &Did, handle: &Handle) -> Result<(), StorageError> {
+        let mut state = self.lock();
+        let Some(old) = state.routes.get(did).map(|route| route.handle.clone()) else {
+            return Err(StorageError::AccountNotFound(did.to_string()));
+        };
+        if state.handles.get(handle).is_some_and(|holder| holder != did) {
+            return Err(StorageError::HandleTaken(handle.to_string()));
+        }
+        state.handles.remove(&old);
+        state.handles.insert(handle.clone(), did.clone());
+        if let Some(route) = state.routes.get_mut(did) {
+            route.handle = handle.clone();
+        }
+        Ok(())
     }
 
     async fn unroute_did(&self, did: &Did) -> Result<(), StorageError> {
-        self.lock().routes.remove(did);
+        let mut state = self.lock();
+        if let Some(route) = state.routes.remove(did) {
+            state.handles.remove(&route.handle);
+        }
         Ok(())
     }
 
