@@ -263,8 +263,12 @@ async fn list_and_apply_writes(pds: &TestPds) {
         get(pds, "com.atproto.repo.getRecord", &[("repo", did), ("collection", "com.example.item"), ("rkey", "r01")])
             .await;
     assert_eq!(got["value"], item(100));
-    let (keys, _, _) = page(None, true).await;
-    assert_eq!(keys[..2], ["r01".to_string(), "r03".to_string()]);
+    let q = [("repo", did), ("collection", "com.example.item"), ("limit", "100")];
+    let (_, all) = get(pds, "com.atproto.repo.listRecords", &q).await;
+    let keys: Vec<String> = all["records"].as_array().expect("records").iter().map(|r| rkey_of(&r["uri"])).collect();
+    assert_eq!(keys.len(), 7, "{keys:?}");
+    assert!(keys.contains(&"r01".to_string()) && !keys.contains(&"r02".to_string()), "{keys:?}");
+    assert_eq!(all.get("cursor"), None, "no cursor on a page that is not full");
 
     // Limits and bad params.
     let too_many: Vec<Value> = (0..201)

@@ -99,7 +99,10 @@ impl TestPds {
         let state = Arc::new(AppState::new(config, backend, identity));
         let running = server::start(state.clone(), "127.0.0.1:0").await.expect("start the server");
         let base = format!("http://{}", running.addr);
-        TestPds { base, state, http: reqwest::Client::new(), server: Some(running), postgres, _dir: dir }
+        // reqwest is built without a TLS provider of its own (plain HTTP here, but it insists).
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder().no_proxy().build().expect("HTTP client");
+        TestPds { base, state, http, server: Some(running), postgres, _dir: dir }
     }
 
     /// Create a hosted domain (active).
