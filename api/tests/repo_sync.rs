@@ -490,7 +490,8 @@ async fn sync_exports(pds: &TestPds) {
     let (status, _, diff) = get_bytes(pds, "com.atproto.sync.getRepo", &[("did", did), ("since", &rev1)]).await;
     assert_eq!(status, StatusCode::OK);
     let (roots, blocks) = blocks_of(&diff);
-    assert_eq!(roots.iter().map(Cid::to_string).collect::<Vec<_>>(), [cid2.clone()]);
+    assert_eq!(roots.len(), 1);
+    assert_eq!(roots[0].to_string(), cid2);
     let added_cid = Cid::try_from(added["cid"].as_str().expect("cid")).expect("cid");
     assert!(blocks.contains_key(&added_cid), "the new record is in the diff");
     let old = Cid::try_from(first_records[0].as_str()).expect("cid");
