@@ -708,6 +708,88 @@ async fn statuses_and_identity(pds: &TestPds) {
     assert_eq!(well_known(alice.handle.to_string()).await.0, StatusCode::NOT_FOUND);
 }
 
+async fn big_repos_concurrency_and_listing(pds: &TestPds) {
+    let d1 = pds.add_domain().await;
+    let d2 = pds.add_domain().await;
+    let big = pds.add_account(&d1, "big").await;
+    let did = big.did.as_str();
+
+    // 600 records in three batches: the export streams them in several chunks.
+    for batch in 0..3u32 {
+        let writes: Vec<Value> = (0..200u32)
+            .map(|i| {
+                json!({ "$type": "com.atproto.repo.applyWrites#create", "collection": "com.example.item",
+                             "rkey": format!("b{batch}i{i:03}"), "value": item(batch * 1000 + i) })
+            })
+            .collect();
+        let (status, out) = post(pds, "com.atproto.repo.applyWrites", &json!({ "repo": did, "writes": writes })).await;
+        assert_eq!(status, StatusCode::OK, "{out}");
+    }
+    let (head, _) = latest(pds, did).await;
+    let (status, _, car) = get_bytes(pds, "com.atproto.sync.getRepo", &[("did", did)]).await;
+    assert_eq!(status, StatusCode::OK);
+    let verified = verify_repo_car(&car, Some(&big.key.public_key()), CarLimits::default()).expect("verifies");
+    assert_eq!(verified.commit_cid.to_string(), head);
+    assert_eq!(verified.records.len(), 600);
+    assert!(verified.missing.is_empty());
+
+    // Concurrent writers to one repo are serialized: every write lands.
+    let creates = (0..16).map(|n| {
+        let body = json!({ "repo": did, "collection": "com.example.concurrent", "rkey": format!("c{n:02}"), "record": { "$type": "com.example.concurrent", "n": n } });
+        async move { post(pds, "com.atproto.repo.createRecord", &body).await }
+    });
+    for (status, out) in futures::future::join_all(creates).await {
+        assert_eq!(status, StatusCode::OK, "{out}");
+    }
+    let q = [("repo", did), ("collection", "com.example.concurrent"), ("limit", "100")];
+    let (_, listed) = get(pds, "com.atproto.repo.listRecords", &q).await;
+    assert_eq!(listed["records"].as_array().map(Vec::len), Some(16));
+
+    // listRepos on a host that is no hosted domain pages over every active domain.
+    let mut expected = vec![big.did.to_string()];
+    for (domain, name) in [(&d1, "a1"), (&d2, "a2"), (&d2, "b2"), (&d2, "c2")] {
+        expected.push(pds.add_account(domain, name).await.did.to_string());
+    }
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    for _ in 0..10 {
+        let mut q = vec![("limit", "2".to_string())];
+        if let Some(c) = &cursor {
+            q.push(("cursor", c.clone()));
+        }
+        let resp = pds
+            .http
+            .get(pds.xrpc("com.atproto.sync.listRepos"))
+            .header("host", "127.0.0.1")
+            .query(&q)
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(resp.status(), StatusCode::OK);
+        let page: Value = resp.json().await.expect("json");
+        for repo in page["repos"].as_array().expect("repos") {
+            assert!(repo["head"].is_string() && repo["rev"].is_string(), "{repo}");
+            seen.push(repo["did"].as_str().expect("did").to_string());
+        }
+        cursor = page["cursor"].as_str().map(str::to_string);
+        if cursor.is_none() {
+            break;
+        }
+    }
+    assert_eq!(cursor, None, "paging ends");
+    let (mut seen_sorted, mut expected_sorted) = (seen.clone(), expected.clone());
+    seen_sorted.sort();
+    expected_sorted.sort();
+    assert_eq!(seen_sorted, expected_sorted, "every repo exactly once: {seen:?}");
+    // Only the Host's domain when it is hosted.
+    let resp =
+        pds.http.get(pds.xrpc("com.atproto.sync.listRepos")).header("host", d2.as_str()).send().await.expect("send");
+    let page: Value = resp.json().await.expect("json");
+    assert_eq!(page["repos"].as_array().map(Vec::len), Some(3), "{page}");
+    assert_error(&get(pds, "com.atproto.sync.listRepos", &[("cursor", "garbage")]).await, 400, "InvalidRequest");
+    assert_error(&get(pds, "com.atproto.sync.listRepos", &[("limit", "1001")]).await, 400, "InvalidRequest");
+}
+
 async fn http_errors(pds: &TestPds) {
     let unknown = get(pds, "com.example.doesNotExist", &[]).await;
     assert_error(&unknown, 501, "MethodNotImplemented");
@@ -785,6 +867,11 @@ macro_rules! backend_tests {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn statuses_and_identity() {
                 run(super::statuses_and_identity).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn big_repos_concurrency_and_listing() {
+                run(super::big_repos_concurrency_and_listing).await;
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
