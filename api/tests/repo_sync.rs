@@ -786,7 +786,13 @@ async fn big_repos_concurrency_and_listing(pds: &TestPds) {
         pds.http.get(pds.xrpc("com.atproto.sync.listRepos")).header("host", d2.as_str()).send().await.expect("send");
     let page: Value = resp.json().await.expect("json");
     assert_eq!(page["repos"].as_array().map(Vec::len), Some(3), "{page}");
-    assert_error(&get(pds, "com.atproto.sync.listRepos", &[("cursor", "garbage")]).await, 400, "InvalidRequest");
+    for cursor in ["garbage", "example.com \u{0}", "\u{0} x.example.com"] {
+        assert_error(&get(pds, "com.atproto.sync.listRepos", &[("cursor", cursor)]).await, 400, "InvalidRequest");
+    }
+    for cursor in ["\u{0}", "a b", ".."] {
+        let q = [("repo", did), ("collection", "com.example.item"), ("cursor", cursor)];
+        assert_error(&get(pds, "com.atproto.repo.listRecords", &q).await, 400, "InvalidRequest");
+    }
     assert_error(&get(pds, "com.atproto.sync.listRepos", &[("limit", "1001")]).await, 400, "InvalidRequest");
 }
 

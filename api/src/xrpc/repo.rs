@@ -556,12 +556,14 @@ impl RepoApi {
     ) -> Result<Json<ListRecordsOutput>, XrpcError> {
         let collection: Nsid = params::nsid("collection", &collection.0)?;
         let limit = params::limit(limit.0, 1, 100, 50)?;
+        // A cursor is a record key this method returned.
+        let cursor = cursor.0.as_deref().map(|c| params::record_key("cursor", c)).transpose()?;
         let target = read_target(&state, &repo.0).await?;
         // The reference PDS lists in descending record-key order unless `reverse`.
         let descending = !reverse.0.unwrap_or(false);
         let rows = target
             .store
-            .list_records(&target.did, collection.as_str(), cursor.0.as_deref(), limit, descending)
+            .list_records(&target.did, collection.as_str(), cursor.as_ref().map(|c| c.as_str()), limit, descending)
             .await
             .map_err(store_error)?;
         let cids: Vec<Cid> = rows.iter().map(|(_, cid)| *cid).collect();

@@ -23,7 +23,7 @@ use primal_pds_engine::car::{encode_block_into, encode_header};
 use primal_pds_engine::mst::{self, LoadError, NodeStore};
 use primal_pds_engine::repo::{Repo, RepoError, export_car, export_diff_car};
 use primal_pds_engine::store::{Blockstore, RootStore};
-use primal_pds_engine::syntax::{Did, Tid};
+use primal_pds_engine::syntax::{Did, Handle, Tid};
 use primal_pds_storage::{AccountStore, AnyStore, DomainName, TenantBackend, TenantStatus};
 
 use crate::error::XrpcError;
@@ -186,7 +186,9 @@ fn load_error(e: LoadError) -> RepoError {
 fn parse_list_cursor(cursor: Option<&str>) -> Result<Option<(DomainName, String)>, XrpcError> {
     let Some(cursor) = cursor else { return Ok(None) };
     let (domain, handle) = cursor.split_once(' ').ok_or_else(|| XrpcError::invalid_request("Malformed cursor"))?;
-    let domain = DomainName::parse(domain).map_err(|_| XrpcError::invalid_request("Malformed cursor"))?;
+    let malformed = || XrpcError::invalid_request("Malformed cursor");
+    let domain = DomainName::parse(domain).map_err(|_| malformed())?;
+    let handle = Handle::parse(handle).map_err(|_| malformed())?;
     Ok(Some((domain, handle.to_string())))
 }
 
