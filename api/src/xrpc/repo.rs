@@ -14,7 +14,7 @@ use poem_openapi::types::MaybeUndefined;
 use poem_openapi::{Object, OpenApi, Tags, Union};
 use primal_pds_engine::data::cbor::decode_ipld;
 use primal_pds_engine::data::json::ipld_to_json;
-use primal_pds_engine::repo::{CommitResult, MAX_WRITES, RecordWrite, RepoError};
+use primal_pds_engine::repo::{CommitResult, MAX_WRITES, RecordWrite, RepoError, WriteAction};
 use primal_pds_engine::store::{Blockstore, RepoStore, RootStore};
 use primal_pds_engine::syntax::{Did, Nsid, RecordKey};
 
@@ -467,7 +467,7 @@ impl RepoApi {
         }
         let swap_commit = params::opt_cid("swapCommit", input.swap_commit.as_deref())?;
         let mut writes = Vec::with_capacity(input.writes.len());
-        // (kind, path, validationStatus) per write, for the results.
+        // (action, path, validationStatus) per write, for the results.
         let mut planned = Vec::with_capacity(input.writes.len());
         for op in &input.writes {
             match op {
@@ -475,27 +475,27 @@ impl RepoApi {
                     let collection = params::nsid("collection", &c.collection)?;
                     let rkey = rkey_or_tid(&state, c.rkey.as_deref())?;
                     let record = record_from_json(&collection, &rkey, &c.value, input.validate)?;
-                    planned.push((0u8, format!("{collection}/{rkey}"), record.validation_status));
+                    planned.push((WriteAction::Create, format!("{collection}/{rkey}"), record.validation_status));
                     writes.push(RecordWrite::create(collection, rkey, record.record));
                 }
                 WriteOp::Update(u) => {
                     let collection = params::nsid("collection", &u.collection)?;
                     let rkey = params::record_key("rkey", &u.rkey)?;
                     let record = record_from_json(&collection, &rkey, &u.value, input.validate)?;
-                    planned.push((1, format!("{collection}/{rkey}"), record.validation_status));
+                    planned.push((WriteAction::Update, format!("{collection}/{rkey}"), record.validation_status));
                     writes.push(RecordWrite::update(collection, rkey, record.record, None));
                 }
                 WriteOp::Delete(d) => {
                     let collection = params::nsid("collection", &d.collection)?;
                     let rkey = params::record_key("rkey", &d.rkey)?;
-                    planned.push((2, format!("{collection}/{rkey}"), None));
+                    planned.push((WriteAction::Delete, format!("{collection}/{rkey}"), None));
                     writes.push(RecordWrite::delete(collection, rkey, None));
                 }
             }
         }
         let result = state.write_repo(&target, writes, swap_commit).await?;
         let mut results = Vec::with_capacity(planned.len());
-        for (kind, path, status) in planned {
+        for (action, path, status) in planned {
             let out = || -> Result<WriteRecordResult, XrpcError> {
                 Ok(WriteRecordResult {
                     uri: format!("at://{}/{path}", target.did),
@@ -503,10 +503,10 @@ impl RepoApi {
                     validation_status: status.map(str::to_string),
                 })
             };
-            results.push(match kind {
-                0 => WriteResult::Create(out()?),
-                1 => WriteResult::Update(out()?),
-                _ => WriteResult::Delete(WriteDeleteResult {}),
+            results.push(match action {
+                WriteAction::Create => WriteResult::Create(out()?),
+                WriteAction::Update => WriteResult::Update(out()?),
+                WriteAction::Delete => WriteResult::Delete(WriteDeleteResult {}),
             });
         }
         Ok(Json(ApplyWritesOutput { commit: CommitMeta::of(&result), results }))
@@ -539,7 +539,7 @@ impl RepoApi {
             return Err(not_found());
         };
         let value = decode_ipld(&bytes).map_err(store_error)?;
-        Ok(Json(GetRecordOutput { uri: uri.clone(), cid: current.to_string(), value: ipld_to_json(&value) }))
+        Ok(Json(GetRecordOutput { uri, cid: current.to_string(), value: ipld_to_json(&value) }))
     }
 
     /// List the records of a collection, newest record key first (`reverse`
