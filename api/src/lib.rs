@@ -15,6 +15,8 @@ pub mod error;
 pub mod identity;
 pub mod lexicons;
 pub mod passwords;
+pub mod record_input;
+pub mod repo_access;
 pub mod repo_locks;
 pub mod secret;
 pub mod server;

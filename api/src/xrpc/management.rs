@@ -36,13 +36,12 @@ use zeroize::Zeroizing;
 /// The management API's error name for server-side failures.
 const INTERNAL: &str = "InternalError";
 
-/// Tags of the management API in the docs.
+/// The management API's tag in the docs.
 #[derive(Tags)]
-enum ManagementTags {
-    /// Hosted domains (admin key).
-    Domains,
-    /// Accounts of hosted domains (admin key).
-    Accounts,
+pub enum ManagementTags {
+    /// Hosted domains and their accounts (admin key).
+    #[oai(rename = "host.primal.pds")]
+    Management,
 }
 
 /// The `host.primal.pds.*` endpoints.
@@ -169,7 +168,7 @@ impl ManagementApi {
     /// generated password is returned this once. Errors: 400 InvalidRequest,
     /// 409 DomainExists, 409 HandleTaken (the domain is already an account's
     /// handle), 500 InternalError (nothing is left behind).
-    #[oai(path = "/host.primal.pds.addDomain", method = "post", tag = "ManagementTags::Domains")]
+    #[oai(path = "/host.primal.pds.addDomain", method = "post", tag = "ManagementTags::Management")]
     async fn add_domain(
         &self,
         _auth: AdminAuth,
@@ -185,7 +184,7 @@ impl ManagementApi {
     /// List the hosted domains
     ///
     /// Every hosted domain, served or not, sorted by name.
-    #[oai(path = "/host.primal.pds.listDomains", method = "get", tag = "ManagementTags::Domains")]
+    #[oai(path = "/host.primal.pds.listDomains", method = "get", tag = "ManagementTags::Management")]
     async fn list_domains(
         &self,
         _auth: AdminAuth,
@@ -202,7 +201,7 @@ impl ManagementApi {
     /// `status` is `active` (served) or `disabled`; the Traefik file is
     /// rewritten. Returns the domain. Errors: 400 InvalidRequest,
     /// 404 DomainNotFound.
-    #[oai(path = "/host.primal.pds.updateDomain", method = "post", tag = "ManagementTags::Domains")]
+    #[oai(path = "/host.primal.pds.updateDomain", method = "post", tag = "ManagementTags::Management")]
     async fn update_domain(
         &self,
         _auth: AdminAuth,
@@ -222,7 +221,7 @@ impl ManagementApi {
     /// Drops its tenant database with every account and repository, forgets
     /// its DIDs and handles, rewrites the Traefik file. Errors: 400
     /// InvalidRequest, 404 DomainNotFound.
-    #[oai(path = "/host.primal.pds.removeDomain", method = "post", tag = "ManagementTags::Domains")]
+    #[oai(path = "/host.primal.pds.removeDomain", method = "post", tag = "ManagementTags::Management")]
     async fn remove_domain(
         &self,
         _auth: AdminAuth,
@@ -241,7 +240,7 @@ impl ManagementApi {
     /// generated and returned (`password`) when none is given. Errors: 400
     /// InvalidRequest, 404 DomainNotFound, 409 HandleTaken (the handle
     /// belongs to any account of this host).
-    #[oai(path = "/host.primal.pds.createAccount", method = "post", tag = "ManagementTags::Accounts")]
+    #[oai(path = "/host.primal.pds.createAccount", method = "post", tag = "ManagementTags::Management")]
     async fn create_account(
         &self,
         _auth: AdminAuth,
@@ -271,7 +270,7 @@ impl ManagementApi {
     /// Sorted by handle, a page at a time (`limit` 1–1000, default 1000;
     /// pass the `cursor` of a page to get the next; the last page has none).
     /// Errors: 400 InvalidRequest, 404 DomainNotFound.
-    #[oai(path = "/host.primal.pds.listAccounts", method = "get", tag = "ManagementTags::Accounts")]
+    #[oai(path = "/host.primal.pds.listAccounts", method = "get", tag = "ManagementTags::Management")]
     async fn list_accounts(
         &self,
         _auth: AdminAuth,
@@ -306,7 +305,7 @@ impl ManagementApi {
     ///
     /// By `handle` or `did` (when both are given they must name the same
     /// account). Errors: 400 InvalidRequest, 404 AccountNotFound.
-    #[oai(path = "/host.primal.pds.getAccount", method = "get", tag = "ManagementTags::Accounts")]
+    #[oai(path = "/host.primal.pds.getAccount", method = "get", tag = "ManagementTags::Management")]
     async fn get_account(
         &self,
         _auth: AdminAuth,
@@ -352,7 +351,7 @@ impl ManagementApi {
     /// anything is written. The owner may be suspended or disabled, not
     /// removed or given another role. Errors: 400 InvalidRequest,
     /// 403 OwnerProtected, 404 AccountNotFound.
-    #[oai(path = "/host.primal.pds.updateAccount", method = "post", tag = "ManagementTags::Accounts")]
+    #[oai(path = "/host.primal.pds.updateAccount", method = "post", tag = "ManagementTags::Management")]
     async fn update_account(
         &self,
         _auth: AdminAuth,
@@ -391,7 +390,7 @@ impl ManagementApi {
     /// Deletes it with its repository and releases its handle. The owner is
     /// deleted only with its domain (`removeDomain`). Errors: 400
     /// InvalidRequest, 403 OwnerProtected, 404 AccountNotFound.
-    #[oai(path = "/host.primal.pds.deleteAccount", method = "post", tag = "ManagementTags::Accounts")]
+    #[oai(path = "/host.primal.pds.deleteAccount", method = "post", tag = "ManagementTags::Management")]
     async fn delete_account(
         &self,
         _auth: AdminAuth,

@@ -1,0 +1,60 @@
+//! A request body limit for one operation (poem-openapi `transform`): 413
+//! `PayloadTooLarge` when the declared or the actual body is larger, before
+//! anything is parsed.
+
+use poem::error::ReadBodyError;
+use poem::http::StatusCode;
+use poem::web::headers::{ContentLength, HeaderMapExt};
+use poem::{Endpoint, EndpointExt, IntoResponse, Request};
+
+use crate::error::XrpcError;
+
+/// Largest body of a single-record write (createRecord, putRecord): a
+/// record may be up to 1 MB encoded, and its JSON form is larger still, so
+/// this also bounds what a record write can cost.
+pub const RECORD_BODY_LIMIT: usize = 1_000_000;
+
+/// Largest body of an applyWrites batch: the size of the largest commit
+/// slice a commit may produce ([`primal_pds_engine::repo::MAX_SLICE_BYTES`]).
+pub const BATCH_BODY_LIMIT: usize = primal_pds_engine::repo::MAX_SLICE_BYTES;
+
+/// Limit the body of `ep` to [`RECORD_BODY_LIMIT`] bytes.
+pub fn record_body_limit<E: Endpoint>(ep: E) -> impl Endpoint {
+    limit_body(ep, RECORD_BODY_LIMIT)
+}
+
+/// Limit the body of `ep` to [`BATCH_BODY_LIMIT`] bytes.
+pub fn batch_body_limit<E: Endpoint>(ep: E) -> impl Endpoint {
+    limit_body(ep, BATCH_BODY_LIMIT)
+}
+
+fn too_large(max: usize) -> poem::Error {
+    let err = XrpcError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "PayloadTooLarge",
+        format!("Request body is larger than {max} bytes"),
+    );
+    poem::Error::from_response(err.into_response())
+}
+
+fn limit_body<E: Endpoint>(ep: E, max: usize) -> impl Endpoint {
+    ep.before(move |mut req: Request| async move {
+        if let Some(ContentLength(len)) = req.headers().typed_get::<ContentLength>()
+            && len > max as u64
+        {
+            return Err(too_large(max));
+        }
+        // Chunked bodies (or a lying Content-Length) are read up to the limit.
+        match req.take_body().into_bytes_limit(max).await {
+            Ok(bytes) => {
+                req.set_body(bytes);
+                Ok(req)
+            }
+            Err(ReadBodyError::PayloadTooLarge) => Err(too_large(max)),
+            Err(e) => {
+                let err = XrpcError::invalid_request(format!("Could not read the request body: {e}"));
+                Err(poem::Error::from_response(err.into_response()))
+            }
+        }
+    })
+}

@@ -1,0 +1,80 @@
+//! The official atproto client libraries against a real server:
+//! `api/tests/js/client_roundtrip.mjs` writes and reads records with
+//! `@atproto/api` and verifies the exported repo and a record proof with
+//! `@atproto/repo`. Needs Node.js; the packages are installed with `npm ci`
+//! when missing. Outside CI the test is skipped (with a note) when Node or
+//! the packages are unavailable; in CI it fails instead.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use common::{ADMIN_KEY, TestPds};
+
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false")
+}
+
+/// Skip (outside CI) or fail (in CI) for `reason`.
+fn unavailable(reason: &str) {
+    if in_ci() {
+        panic!("{reason}: the JS client tests must run in CI");
+    }
+    eprintln!("{reason}: skipping the JS client round trip");
+}
+
+fn js_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/js")
+}
+
+/// Make sure `node_modules` is installed; false when it cannot be.
+fn install_packages() -> bool {
+    if js_dir().join("node_modules/@atproto/api").is_dir() && js_dir().join("node_modules/@atproto/repo").is_dir() {
+        return true;
+    }
+    match Command::new("npm").args(["ci", "--no-audit", "--no-fund"]).current_dir(js_dir()).status() {
+        Ok(status) if status.success() => true,
+        Ok(status) => {
+            unavailable(&format!("npm ci failed ({status})"));
+            false
+        }
+        Err(e) => {
+            unavailable(&format!("npm is not available ({e})"));
+            false
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn atproto_client_round_trip() {
+    if Command::new("node").arg("--version").output().is_err() {
+        unavailable("node is not installed");
+        return;
+    }
+    if !install_packages() {
+        return;
+    }
+    let pds = TestPds::sqlite().await;
+    let domain = pds.add_domain().await;
+    let account = pds.add_account(&domain, "jsclient").await;
+    let did_key = account.key.public_key().to_did_key();
+    let (base, did) = (pds.base.clone(), account.did.to_string());
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new("node")
+            .arg("client_roundtrip.mjs")
+            .args([base.as_str(), ADMIN_KEY, did.as_str(), did_key.as_str()])
+            .current_dir(js_dir())
+            .output()
+    })
+    .await
+    .expect("join")
+    .expect("run node");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "client round trip failed ({}):\n{stdout}\n{stderr}", output.status);
+    let report: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON line");
+    assert_eq!(report["ok"], true, "{report}");
+    assert_eq!(report["records"].as_array().map(Vec::len), Some(3), "{report}");
+    pds.finish().await;
+}
