@@ -9,7 +9,8 @@ use primal_pds_engine::syntax::{Did, Handle, Tid};
 use crate::postgres::{PgStore, PostgresBackend};
 use crate::sqlite::{SqliteBackend, SqliteStore};
 use crate::{
-    Account, AccountStore, AccountUpdate, DomainName, NewAccount, StorageError, TenantBackend, TenantInfo, TenantStatus,
+    Account, AccountStore, AccountUpdate, AppPassword, DomainName, InviteCode, NewAccount, RefreshToken, RegistrationMode,
+    SessionStore, StorageError, TenantBackend, TenantInfo, TenantStatus,
 };
 
 /// The SQLite or the Postgres backend.
@@ -137,6 +138,68 @@ impl AccountStore for AnyStore {
 
     async fn delete_account(&self, did: &Did) -> Result<bool, StorageError> {
         dispatch!(self, s => s.delete_account(did).await)
+    }
+}
+
+impl SessionStore for AnyStore {
+    async fn put_refresh_token(&self, token: &RefreshToken) -> Result<(), StorageError> {
+        dispatch!(self, s => s.put_refresh_token(token).await)
+    }
+
+    async fn get_refresh_token(&self, id: &str) -> Result<Option<RefreshToken>, StorageError> {
+        dispatch!(self, s => s.get_refresh_token(id).await)
+    }
+
+    async fn rotate_refresh_token(&self, old_id: &str, now: i64, new: &RefreshToken) -> Result<bool, StorageError> {
+        dispatch!(self, s => s.rotate_refresh_token(old_id, now, new).await)
+    }
+
+    async fn delete_refresh_token(&self, id: &str) -> Result<bool, StorageError> {
+        dispatch!(self, s => s.delete_refresh_token(id).await)
+    }
+
+    async fn delete_sessions_of(&self, did: &Did) -> Result<u64, StorageError> {
+        dispatch!(self, s => s.delete_sessions_of(did).await)
+    }
+
+    async fn create_app_password(&self, password: &AppPassword) -> Result<(), StorageError> {
+        dispatch!(self, s => s.create_app_password(password).await)
+    }
+
+    async fn list_app_passwords(&self, did: &Did) -> Result<Vec<AppPassword>, StorageError> {
+        dispatch!(self, s => s.list_app_passwords(did).await)
+    }
+
+    async fn get_app_password(&self, did: &Did, name: &str) -> Result<Option<AppPassword>, StorageError> {
+        dispatch!(self, s => s.get_app_password(did, name).await)
+    }
+
+    async fn revoke_app_password(&self, did: &Did, name: &str) -> Result<bool, StorageError> {
+        dispatch!(self, s => s.revoke_app_password(did, name).await)
+    }
+
+    async fn find_did_by_email(&self, email: &str) -> Result<Option<Did>, StorageError> {
+        dispatch!(self, s => s.find_did_by_email(email).await)
+    }
+
+    async fn create_invite_code(&self, code: &InviteCode) -> Result<(), StorageError> {
+        dispatch!(self, s => s.create_invite_code(code).await)
+    }
+
+    async fn use_invite_code(&self, code: &str) -> Result<bool, StorageError> {
+        dispatch!(self, s => s.use_invite_code(code).await)
+    }
+
+    async fn release_invite_code(&self, code: &str) -> Result<(), StorageError> {
+        dispatch!(self, s => s.release_invite_code(code).await)
+    }
+
+    async fn registration_mode(&self) -> Result<Option<RegistrationMode>, StorageError> {
+        dispatch!(self, s => s.registration_mode().await)
+    }
+
+    async fn set_registration_mode(&self, mode: Option<RegistrationMode>) -> Result<(), StorageError> {
+        dispatch!(self, s => s.set_registration_mode(mode).await)
     }
 }
 

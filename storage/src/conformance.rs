@@ -717,3 +717,107 @@ pub async fn account_suite<B: TenantBackend>(backend: &B) {
     account_concurrent_creates(backend).await;
     routed_handles(backend).await;
 }
+
+/// Sessions, app passwords, invite codes and the registration setting
+/// (migration 0004): single-use rotation, expiry, revocation of an app
+/// password's sessions, tenant isolation, removal with the domain.
+pub async fn session_suite<B: TenantBackend>(backend: &B) {
+    use crate::{AppPassword, InviteCode, RefreshToken, RegistrationMode, SessionStore};
+    let (domain, other) = (fresh_domain(), fresh_domain());
+    backend.create_tenant(&domain).await.expect("create tenant");
+    backend.create_tenant(&other).await.expect("create other tenant");
+    let store = backend.tenant_store(&domain).await.expect("store");
+    let other_store = backend.tenant_store(&other).await.expect("other store");
+    let (alice, bob) = (fresh_did(), fresh_did());
+    let token = |id: &str, did: &Did, app: Option<&str>, expires_at: i64| RefreshToken {
+        id: id.to_string(),
+        did: did.clone(),
+        app_password: app.map(str::to_string),
+        expires_at,
+        created_at: 1,
+    };
+    let (t1, t2, t3) = (unique(), unique(), unique());
+    store.put_refresh_token(&token(&t1, &alice, None, 1000)).await.expect("put");
+    assert!(matches!(store.put_refresh_token(&token(&t1, &bob, None, 1000)).await, Err(StorageError::Conflict(_))));
+    assert_eq!(store.get_refresh_token(&t1).await.expect("get"), Some(token(&t1, &alice, None, 1000)));
+    assert_eq!(other_store.get_refresh_token(&t1).await.expect("get other"), None, "tokens leak across tenants");
+    // Rotation: once; not after expiry; an unknown id rotates nothing.
+    assert!(store.rotate_refresh_token(&t1, 500, &token(&t2, &alice, None, 2000)).await.expect("rotate"));
+    assert_eq!(store.get_refresh_token(&t1).await.expect("get"), None);
+    assert!(!store.rotate_refresh_token(&t1, 500, &token(&t3, &alice, None, 2000)).await.expect("reuse"));
+    assert_eq!(store.get_refresh_token(&t3).await.expect("get"), None, "a reused token made a session");
+    assert!(!store.rotate_refresh_token(&t2, 2000, &token(&t3, &alice, None, 3000)).await.expect("expired"));
+    assert!(store.get_refresh_token(&t2).await.expect("get").is_some(), "a refused rotation deleted the token");
+    assert!(store.delete_refresh_token(&t2).await.expect("delete"));
+    assert!(!store.delete_refresh_token(&t2).await.expect("delete again"));
+
+    // App passwords and their sessions.
+    let app = |did: &Did, name: &str, created_at: i64| AppPassword {
+        did: did.clone(),
+        name: name.to_string(),
+        password_hash: format!("hash-{name}"),
+        privileged: name == "priv",
+        created_at,
+    };
+    store.create_app_password(&app(&alice, "phone", 1)).await.expect("create app password");
+    store.create_app_password(&app(&alice, "priv", 2)).await.expect("create app password");
+    store.create_app_password(&app(&bob, "phone", 3)).await.expect("same name, other account");
+    assert!(matches!(store.create_app_password(&app(&alice, "phone", 4)).await, Err(StorageError::Conflict(_))));
+    let names: Vec<_> = store.list_app_passwords(&alice).await.expect("list").into_iter().map(|p| p.name).collect();
+    assert_eq!(names, ["phone", "priv"]);
+    assert_eq!(store.get_app_password(&alice, "priv").await.expect("get"), Some(app(&alice, "priv", 2)));
+    let (s1, s2, s3, s4) = (unique(), unique(), unique(), unique());
+    store.put_refresh_token(&token(&s1, &alice, Some("phone"), 9000)).await.expect("put");
+    store.put_refresh_token(&token(&s2, &alice, Some("priv"), 9000)).await.expect("put");
+    store.put_refresh_token(&token(&s3, &alice, None, 9000)).await.expect("put");
+    store.put_refresh_token(&token(&s4, &bob, Some("phone"), 9000)).await.expect("put");
+    assert!(store.revoke_app_password(&alice, "phone").await.expect("revoke"));
+    assert!(!store.revoke_app_password(&alice, "phone").await.expect("revoke again"));
+    assert_eq!(store.get_refresh_token(&s1).await.expect("get"), None, "the app password's session survived");
+    for kept in [&s2, &s3, &s4] {
+        assert!(store.get_refresh_token(kept).await.expect("get").is_some(), "another session was revoked");
+    }
+    assert_eq!(store.delete_sessions_of(&alice).await.expect("delete sessions"), 3);
+    assert!(store.list_app_passwords(&alice).await.expect("list").is_empty());
+    assert!(store.get_refresh_token(&s4).await.expect("get").is_some());
+
+    // E-mail lookup (case-insensitive, unique only).
+    let handle = fresh_handle();
+    let (genesis, _) = Repo::genesis(&alice, &Keypair::generate(Algorithm::K256), &TidClock::new());
+    let mut new = new_account(&alice, &handle);
+    new.email = Some("Alice@Example.com".into());
+    store.create_account(&new, &genesis).await.expect("create account");
+    assert_eq!(store.find_did_by_email("alice@example.COM").await.expect("email"), Some(alice.clone()));
+    assert_eq!(store.find_did_by_email("nobody@example.com").await.expect("email"), None);
+    assert_eq!(other_store.find_did_by_email("alice@example.com").await.expect("email"), None);
+
+    // Invite codes: each use counted, never below zero; released uses return.
+    let code = InviteCode { code: unique(), remaining: 2, for_account: None, created_at: 1 };
+    store.create_invite_code(&code).await.expect("create invite");
+    assert!(matches!(store.create_invite_code(&code).await, Err(StorageError::Conflict(_))));
+    assert!(store.use_invite_code(&code.code).await.expect("use"));
+    assert!(store.use_invite_code(&code.code).await.expect("use"));
+    assert!(!store.use_invite_code(&code.code).await.expect("used up"));
+    store.release_invite_code(&code.code).await.expect("release");
+    assert!(store.use_invite_code(&code.code).await.expect("use released"));
+    assert!(!store.use_invite_code("no-such-code").await.expect("unknown"));
+    assert!(!other_store.use_invite_code(&code.code).await.expect("other tenant"));
+
+    // Registration mode.
+    assert_eq!(store.registration_mode().await.expect("mode"), None);
+    for mode in [RegistrationMode::Open, RegistrationMode::InviteOnly, RegistrationMode::Closed] {
+        store.set_registration_mode(Some(mode)).await.expect("set mode");
+        assert_eq!(store.registration_mode().await.expect("mode"), Some(mode));
+    }
+    assert_eq!(other_store.registration_mode().await.expect("other mode"), None);
+    store.set_registration_mode(None).await.expect("clear mode");
+    assert_eq!(store.registration_mode().await.expect("mode"), None);
+
+    // Removing the domain removes its sessions; a new tenant of that name starts empty.
+    backend.remove_tenant(&domain).await.expect("remove tenant");
+    backend.create_tenant(&domain).await.expect("re-create tenant");
+    let store = backend.tenant_store(&domain).await.expect("store");
+    assert_eq!(store.get_refresh_token(&s4).await.expect("get"), None, "sessions survived the domain");
+    backend.remove_tenant(&domain).await.expect("remove tenant");
+    backend.remove_tenant(&other).await.expect("remove other tenant");
+}

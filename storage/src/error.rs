@@ -29,6 +29,9 @@ pub enum StorageError {
     /// The handle belongs to another account on this host.
     #[error("handle {0} is taken")]
     HandleTaken(String),
+    /// A row with the same key exists (refresh token id, app password name, invite code).
+    #[error("already exists: {0}")]
+    Conflict(String),
     /// The configuration is unusable (e.g. no database server listed).
     #[error("storage configuration: {0}")]
     Config(String),

@@ -24,10 +24,12 @@ mod error;
 pub mod memory;
 pub mod postgres;
 pub mod sqlite;
+mod session;
 mod tenant;
 
 pub use account::{Account, AccountRole, AccountStatus, AccountStore, AccountUpdate, NewAccount};
 pub use any::{AnyBackend, AnyStore};
 pub use domain::{DomainName, TENANT_DB_PREFIX};
 pub use error::StorageError;
+pub use session::{AppPassword, InviteCode, RefreshToken, RegistrationMode, SessionStore};
 pub use tenant::{TenantBackend, TenantInfo, TenantStatus};

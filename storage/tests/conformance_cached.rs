@@ -71,6 +71,7 @@ where
         delete_repo_purges(&backend).await;
         // Account deletion checks `has` through the cache: a block left cached fails it.
         conformance::account_suite(&backend).await;
+        conformance::session_suite(&backend).await;
         assert!(backend.cache().is_enabled(), "the cache turned itself off");
         assert!(backend.cache().stats().hits > 0, "the suite never hit the cache");
         backend.close().await;

@@ -26,3 +26,8 @@ async fn tenant_isolation() {
 async fn account_suite() {
     conformance::account_suite(&MemoryBackend::new()).await;
 }
+
+#[tokio::test]
+async fn session_suite() {
+    conformance::session_suite(&MemoryBackend::new()).await;
+}

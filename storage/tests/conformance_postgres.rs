@@ -721,3 +721,11 @@ async fn bad_configurations_are_refused() {
         assert!(matches!(refused, Err(StorageError::Config(_))), "{what}: {:?}", refused.err());
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_suite() {
+    let config = config_a();
+    let backend = backend(&config).await;
+    conformance::session_suite(&backend).await;
+    finish(backend, &config).await;
+}

@@ -631,3 +631,11 @@ async fn many_repos_write_at_once() {
     }
     backend.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_suite() {
+    let dir = TempDir::new().expect("temp dir");
+    let backend = open(dir.path()).await;
+    conformance::session_suite(&backend).await;
+    backend.close().await;
+}

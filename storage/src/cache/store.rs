@@ -10,7 +10,10 @@ use primal_pds_engine::syntax::{Did, Handle, Tid};
 
 use super::keys::Namespace;
 use super::{BlockCache, CacheError};
-use crate::{Account, AccountStore, AccountUpdate, NewAccount, StorageError};
+use crate::{
+    Account, AccountStore, AccountUpdate, AppPassword, InviteCode, NewAccount, RefreshToken, RegistrationMode, SessionStore,
+    StorageError,
+};
 
 /// A [`RepoStore`] whose block reads (`get`, `get_many`, `has`) try the
 /// cache first and fill it from the inner store on a miss. Writes go to the
@@ -233,5 +236,68 @@ impl<S: AccountStore> AccountStore for CachedStore<S> {
         // Purge even on failure: part of the repo may be gone.
         self.cache.purge_repo(&self.namespace.repo_prefix(did)).await;
         result
+    }
+}
+
+/// Sessions pass through.
+impl<S: SessionStore> SessionStore for CachedStore<S> {
+    async fn put_refresh_token(&self, token: &RefreshToken) -> Result<(), StorageError> {
+        self.inner.put_refresh_token(token).await
+    }
+
+    async fn get_refresh_token(&self, id: &str) -> Result<Option<RefreshToken>, StorageError> {
+        self.inner.get_refresh_token(id).await
+    }
+
+    async fn rotate_refresh_token(&self, old_id: &str, now: i64, new: &RefreshToken) -> Result<bool, StorageError> {
+        self.inner.rotate_refresh_token(old_id, now, new).await
+    }
+
+    async fn delete_refresh_token(&self, id: &str) -> Result<bool, StorageError> {
+        self.inner.delete_refresh_token(id).await
+    }
+
+    async fn delete_sessions_of(&self, did: &Did) -> Result<u64, StorageError> {
+        self.inner.delete_sessions_of(did).await
+    }
+
+    async fn create_app_password(&self, password: &AppPassword) -> Result<(), StorageError> {
+        self.inner.create_app_password(password).await
+    }
+
+    async fn list_app_passwords(&self, did: &Did) -> Result<Vec<AppPassword>, StorageError> {
+        self.inner.list_app_passwords(did).await
+    }
+
+    async fn get_app_password(&self, did: &Did, name: &str) -> Result<Option<AppPassword>, StorageError> {
+        self.inner.get_app_password(did, name).await
+    }
+
+    async fn revoke_app_password(&self, did: &Did, name: &str) -> Result<bool, StorageError> {
+        self.inner.revoke_app_password(did, name).await
+    }
+
+    async fn find_did_by_email(&self, email: &str) -> Result<Option<Did>, StorageError> {
+        self.inner.find_did_by_email(email).await
+    }
+
+    async fn create_invite_code(&self, code: &InviteCode) -> Result<(), StorageError> {
+        self.inner.create_invite_code(code).await
+    }
+
+    async fn use_invite_code(&self, code: &str) -> Result<bool, StorageError> {
+        self.inner.use_invite_code(code).await
+    }
+
+    async fn release_invite_code(&self, code: &str) -> Result<(), StorageError> {
+        self.inner.release_invite_code(code).await
+    }
+
+    async fn registration_mode(&self) -> Result<Option<RegistrationMode>, StorageError> {
+        self.inner.registration_mode().await
+    }
+
+    async fn set_registration_mode(&self, mode: Option<RegistrationMode>) -> Result<(), StorageError> {
+        self.inner.set_registration_mode(mode).await
     }
 }

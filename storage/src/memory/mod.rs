@@ -1,6 +1,7 @@
 //! An in-memory [`TenantBackend`], for tests and as the conformance
 //! suite's reference.
 
+mod sessions;
 mod tenant;
 
 use std::collections::BTreeMap;

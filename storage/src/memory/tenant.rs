@@ -28,6 +28,8 @@ pub struct MemoryTenant {
     repos: Arc<MemoryStore>,
     /// Held across a whole account operation (row and repo), so each is atomic.
     accounts: Arc<tokio::sync::Mutex<Accounts>>,
+    /// Refresh tokens, app passwords, invite codes, settings.
+    sessions: Arc<std::sync::Mutex<super::sessions::Sessions>>,
 }
 
 impl MemoryTenant {
@@ -39,6 +41,22 @@ impl MemoryTenant {
     /// The repositories.
     pub fn repos(&self) -> &Arc<MemoryStore> {
         &self.repos
+    }
+
+    /// The session tables (never held across an await).
+    pub(crate) fn sessions(&self) -> std::sync::MutexGuard<'_, super::sessions::Sessions> {
+        self.sessions.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The DIDs of the accounts whose e-mail is `email` (case-insensitive).
+    pub(crate) async fn dids_with_email(&self, email: &str) -> Vec<Did> {
+        let accounts = self.accounts.lock().await;
+        accounts
+            .by_did
+            .values()
+            .filter(|a| a.email.as_deref().is_some_and(|e| e.eq_ignore_ascii_case(email)))
+            .map(|a| a.did.clone())
+            .collect()
     }
 }
 

@@ -23,6 +23,7 @@ mod ddl;
 mod management;
 mod placement;
 mod pool_manager;
+mod sessions;
 mod tenant_store;
 
 use std::collections::HashSet;

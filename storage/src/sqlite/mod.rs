@@ -76,6 +76,7 @@ mod contention;
 mod group_commit;
 mod management;
 mod pools;
+mod sessions;
 mod tenant_store;
 
 use std::ffi::OsString;
