@@ -7,6 +7,7 @@ use poem::middleware::Tracing;
 use poem::{Endpoint, EndpointExt, IntoResponse, Route};
 use poem_openapi::{OpenApi, OpenApiService};
 
+use crate::auth::rate_limit::rate_limit_layer;
 use crate::error::to_xrpc_response;
 use crate::state::AppState;
 use crate::xrpc::describe_server::DescribeServerApi;
@@ -44,6 +45,13 @@ pub fn build_app(state: Arc<AppState>) -> impl Endpoint {
         .nest("/docs", docs)
         .nest("/redoc", redoc)
         .nest("/", service)
+        .around(|ep, req| async move {
+            let state = req.data::<Arc<AppState>>().cloned();
+            match state {
+                Some(state) => rate_limit_layer(&ep, req, &state).await,
+                None => ep.call(req).await.map(IntoResponse::into_response),
+            }
+        })
         .data(state)
         .around(|ep, req| async move {
             let path = req.uri().path().to_string();

@@ -41,6 +41,8 @@ pub struct Config {
     /// Secret that encrypts signing keys at rest (`keyEncryptionKey`; generated
     /// and persisted under `data_dir` when absent).
     pub key_encryption_key: Option<Secret>,
+    /// Rate limits (`rateLimits`, `rateLimitBypassIps`, `trustForwardedFor`).
+    pub rate_limits: crate::auth::rate_limit::RateLimitConfig,
 }
 
 /// The storage backend.
@@ -100,6 +102,7 @@ impl Config {
             traefik: None,
             firehose_retention_hours: 72,
             key_encryption_key: None,
+            rate_limits: Default::default(),
         }
     }
 }

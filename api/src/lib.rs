@@ -10,6 +10,7 @@
 pub mod accounts;
 pub mod admin_auth;
 pub mod app;
+pub mod auth;
 pub mod config;
 pub mod error;
 pub mod identity;

@@ -23,7 +23,6 @@
 use cid::Cid;
 use poem::Request;
 use poem::http::StatusCode;
-use poem::http::header::AUTHORIZATION;
 use primal_pds_engine::keys::Keypair;
 use primal_pds_engine::repo::{CommitResult, RecordWrite, Repo, RepoError};
 use primal_pds_engine::syntax::{AtIdentifier, Did};
@@ -194,22 +193,30 @@ pub fn repo_error(e: RepoError) -> XrpcError {
     }
 }
 
-/// Authorize a write to the repository `did`. For now the only credential
-/// is the admin key as a Bearer token (any repo, as the Go primal-pds);
-/// user sessions join here later. 401 `AuthRequired` without a Bearer
-/// token, 401 `InvalidToken` when it is not accepted.
-pub fn require_repo_write(state: &AppState, req: &Request, did: &Did) -> Result<(), XrpcError> {
-    let header = req.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or_default();
-    let token = match header.split_once(' ') {
-        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => token.trim(),
-        _ => return Err(XrpcError::new(StatusCode::UNAUTHORIZED, "AuthRequired", "Authentication Required")),
-    };
+/// Authorize a write to the repository `did` and charge its rate limit
+/// `points`. Accepted credentials: the admin key as a Bearer token (any
+/// repo, as the Go primal-pds; no rate limit), or an access token (password
+/// or app password session) of the account `did` itself, issued for its
+/// tenant. 401 `AuthRequired` without a Bearer token; 401 `InvalidToken`
+/// (or 400 `ExpiredToken`) when the token is not accepted; 403 `Forbidden`
+/// for another account's token; 400 `AccountTakedown` / `AccountDeactivated`
+/// for an account that may not write; 429 `RateLimitExceeded`.
+pub async fn require_repo_write(state: &AppState, req: &Request, did: &Did, points: u32) -> Result<(), XrpcError> {
+    let token = crate::auth::session::bearer(req)?;
     let admin = &state.config.admin_key;
     if !admin.is_empty() && admin.matches(token) {
         return Ok(());
     }
-    tracing::debug!(%did, "repo write with a token that is not accepted");
-    Err(XrpcError::new(StatusCode::UNAUTHORIZED, "InvalidToken", "Token could not be verified"))
+    let session = crate::auth::session::authenticate(state, req).await?;
+    if &session.did != did {
+        return Err(XrpcError::new(
+            StatusCode::FORBIDDEN,
+            "Forbidden",
+            "The token does not grant access to this repo",
+        ));
+    }
+    session.ensure_can_write()?;
+    crate::auth::rate_limit::charge_repo_write(state, req, did.as_str(), points)
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use primal_pds_engine::syntax::TidClock;
 use primal_pds_storage::{AnyBackend, DomainName, StorageError, TenantBackend, TenantInfo, TenantStatus};
 
+use crate::auth::rate_limit::RateLimiter;
 use crate::config::Config;
 use crate::identity::Identity;
 use crate::repo_locks::RepoLocks;
@@ -32,6 +33,8 @@ pub struct AppState {
     pub identity: Identity,
     /// The Traefik file writer, when `traefikConfigDir` is set (see [`AppState::sync_traefik`]).
     pub traefik: Option<TraefikWriter>,
+    /// Rate limit buckets (see [`crate::auth::rate_limit`]).
+    pub rate_limiter: RateLimiter,
     domains: RwLock<Option<(Instant, BTreeMap<DomainName, TenantInfo>)>>,
 }
 
@@ -39,6 +42,7 @@ impl AppState {
     /// State over an opened backend and identity services.
     pub fn new(config: Config, backend: AnyBackend, identity: Identity) -> AppState {
         let traefik = config.traefik.clone().map(TraefikWriter::new);
+        let rate_limiter = RateLimiter::new(config.rate_limits.clone());
         AppState {
             config,
             backend,
@@ -46,6 +50,7 @@ impl AppState {
             repo_locks: RepoLocks::new(),
             identity,
             traefik,
+            rate_limiter,
             domains: RwLock::new(None),
         }
     }

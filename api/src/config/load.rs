@@ -71,6 +71,12 @@ pub mod field {
     pub const JWT_SECRET: &str = "jwtSecret";
     /// Open sign-up (Go).
     pub const REGISTRATION_OPEN: &str = "registrationOpen";
+    /// Rate limits on (default) or off.
+    pub const RATE_LIMITS: &str = "rateLimits";
+    /// Comma-separated client IPs that bypass rate limits.
+    pub const RATE_LIMIT_BYPASS_IPS: &str = "rateLimitBypassIps";
+    /// Take the client IP from `X-Forwarded-For` (behind a trusted proxy).
+    pub const TRUST_FORWARDED_FOR: &str = "trustForwardedFor";
     /// Server-owned files.
     pub const DATA_DIR: &str = "dataDir";
     /// Several Postgres servers.
@@ -241,6 +247,7 @@ impl Config {
             traefik: draft.traefik,
             firehose_retention_hours: draft.firehose_retention_hours,
             key_encryption_key: draft.key_encryption_key,
+            rate_limits: draft.rate_limits,
         };
         Ok(LoadedConfig { config, file, generated_admin_key })
     }
@@ -397,6 +404,7 @@ struct Draft {
     traefik: Option<TraefikConfig>,
     firehose_retention_hours: u64,
     key_encryption_key: Option<Secret>,
+    rate_limits: crate::auth::rate_limit::RateLimitConfig,
 }
 
 impl Draft {
@@ -444,8 +452,24 @@ impl Draft {
             traefik,
             firehose_retention_hours,
             key_encryption_key: f.secret(KEY_ENCRYPTION_KEY)?,
+            rate_limits: rate_limits(f)?,
         })
     }
+}
+
+/// Rate limit settings: on unless `rateLimits` is false.
+fn rate_limits(f: &Fields<'_>) -> Result<crate::auth::rate_limit::RateLimitConfig, ConfigError> {
+    use field::*;
+    let mut bypass_ips = Vec::new();
+    for ip in f.string(RATE_LIMIT_BYPASS_IPS)?.unwrap_or_default().split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let ip = ip.parse().map_err(|_| ConfigError::invalid(RATE_LIMIT_BYPASS_IPS, format!("{ip:?} is not an IP")))?;
+        bypass_ips.push(ip);
+    }
+    Ok(crate::auth::rate_limit::RateLimitConfig {
+        enabled: f.bool(RATE_LIMITS)?.unwrap_or(true),
+        bypass_ips,
+        trust_forwarded_for: f.bool(TRUST_FORWARDED_FOR)?.unwrap_or(false),
+    })
 }
 
 /// The backend: `storage` when given, else Postgres when `dbConn` or

@@ -10,19 +10,22 @@
 //!   server's rotation key (`<dataDir>/plc-rotation.key`, sealed). With
 //!   `plcEndpoint` set, operations are submitted to that directory
 //!   ([`PlcClient`]); without it, DIDs are derived the same way but not published.
+//! - Session JWTs are signed with `jwtSecret` or `<dataDir>/jwt-secret.key`
+//!   (generated once, 0600; see [`JwtKeys`]).
 
 mod error;
 mod key_vault;
 mod plc_client;
 mod plc_operations;
 mod rotation_key;
-mod secret_file;
+pub(crate) mod secret_file;
 
 use primal_pds_engine::identity::DidDocument;
 use primal_pds_engine::keys::{Keypair, PublicKey};
 use primal_pds_engine::syntax::{Did, Handle};
 use primal_pds_storage::DomainName;
 
+use crate::auth::jwt::JwtKeys;
 use crate::config::Config;
 
 pub use error::IdentityError;
@@ -36,6 +39,7 @@ pub struct Identity {
     vault: KeyVault,
     rotation_key: Keypair,
     plc: Option<PlcClient>,
+    jwt: JwtKeys,
 }
 
 impl Identity {
@@ -49,7 +53,8 @@ impl Identity {
             Some(endpoint) if !endpoint.is_empty() => Some(PlcClient::new(endpoint)?),
             _ => None,
         };
-        Ok(Identity { vault, rotation_key, plc })
+        let jwt = JwtKeys::load(config.jwt_secret.as_ref(), &config.data_dir)?;
+        Ok(Identity { vault, rotation_key, plc, jwt })
     }
 
     /// Encrypt an account's signing key for storage.
@@ -66,6 +71,11 @@ impl Identity {
     /// The server's PLC rotation key as a `did:key`.
     pub fn rotation_did_key(&self) -> String {
         self.rotation_key.public_key().to_did_key()
+    }
+
+    /// The HMAC keys of session JWTs (`jwtSecret`, or generated once under the data directory).
+    pub fn jwt(&self) -> &JwtKeys {
+        &self.jwt
     }
 
     /// The PLC directory DIDs are published to, if any.

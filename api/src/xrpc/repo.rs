@@ -18,6 +18,7 @@ use primal_pds_engine::repo::{CommitResult, MAX_WRITES, RecordWrite, RepoError, 
 use primal_pds_engine::store::{Blockstore, RepoStore, RootStore};
 use primal_pds_engine::syntax::{Did, Nsid, RecordKey};
 
+use crate::auth::rate_limit::{CREATE_POINTS, DELETE_POINTS, UPDATE_POINTS};
 use crate::error::XrpcError;
 use crate::record_input::record_from_json;
 use crate::repo_access::{INTERNAL, RepoTarget, WriteError, require_repo_write};
@@ -284,12 +285,24 @@ fn store_error(e: impl std::fmt::Display) -> XrpcError {
 }
 
 /// The repo a write names, authorized for the caller, served only when active.
-async fn write_target(state: &AppState, req: &Request, repo: &str) -> Result<RepoTarget, XrpcError> {
+async fn write_target(state: &AppState, req: &Request, repo: &str, points: u32) -> Result<RepoTarget, XrpcError> {
     let id = params::at_identifier("repo", repo)?;
     let target = state.resolve_repo(&id).await?;
-    require_repo_write(state, req, &target.did)?;
+    require_repo_write(state, req, &target.did, points).await?;
     target.ensure_active()?;
     Ok(target)
+}
+
+/// The rate limit points of an applyWrites batch.
+fn write_points(writes: &[WriteOp]) -> u32 {
+    writes
+        .iter()
+        .map(|w| match w {
+            WriteOp::Create(_) => CREATE_POINTS,
+            WriteOp::Update(_) => UPDATE_POINTS,
+            WriteOp::Delete(_) => DELETE_POINTS,
+        })
+        .fold(0u32, u32::saturating_add)
 }
 
 /// The repo a read names, served only when active.
@@ -326,7 +339,7 @@ pub struct RepoApi;
 
 #[OpenApi(tag = "RepoTags::Repo")]
 impl RepoApi {
-    /// Create a single new record. Requires auth (for now the admin key as a Bearer token).
+    /// Create a single new record. Requires auth (the repo owner's session, or the admin key).
     #[oai(path = "/xrpc/com.atproto.repo.createRecord", method = "post", transform = "record_body_limit")]
     async fn create_record(
         &self,
@@ -335,7 +348,7 @@ impl RepoApi {
         body: Json<CreateRecordInput>,
     ) -> Result<Json<RecordWriteOutput>, XrpcError> {
         let input = body.0;
-        let target = write_target(&state, req, &input.repo).await?;
+        let target = write_target(&state, req, &input.repo, CREATE_POINTS).await?;
         let collection = params::nsid("collection", &input.collection)?;
         let rkey = rkey_or_tid(&state, input.rkey.as_deref())?;
         let swap_commit = params::opt_cid("swapCommit", input.swap_commit.as_deref())?;
@@ -360,7 +373,7 @@ impl RepoApi {
         body: Json<PutRecordInput>,
     ) -> Result<Json<RecordWriteOutput>, XrpcError> {
         let input = body.0;
-        let target = write_target(&state, req, &input.repo).await?;
+        let target = write_target(&state, req, &input.repo, UPDATE_POINTS).await?;
         let collection = params::nsid("collection", &input.collection)?;
         let rkey = params::record_key("rkey", &input.rkey)?;
         let swap_commit = params::opt_cid("swapCommit", input.swap_commit.as_deref())?;
@@ -412,7 +425,7 @@ impl RepoApi {
         body: Json<DeleteRecordInput>,
     ) -> Result<Json<DeleteRecordOutput>, XrpcError> {
         let input = body.0;
-        let target = write_target(&state, req, &input.repo).await?;
+        let target = write_target(&state, req, &input.repo, DELETE_POINTS).await?;
         let collection = params::nsid("collection", &input.collection)?;
         let rkey = params::record_key("rkey", &input.rkey)?;
         let swap_commit = params::opt_cid("swapCommit", input.swap_commit.as_deref())?;
@@ -458,7 +471,7 @@ impl RepoApi {
         body: Json<ApplyWritesInput>,
     ) -> Result<Json<ApplyWritesOutput>, XrpcError> {
         let input = body.0;
-        let target = write_target(&state, req, &input.repo).await?;
+        let target = write_target(&state, req, &input.repo, write_points(&input.writes)).await?;
         if input.writes.len() > MAX_WRITES {
             return Err(XrpcError::invalid_request(format!(
                 "Too many writes: {} (max {MAX_WRITES})",
