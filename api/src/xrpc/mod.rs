@@ -9,4 +9,5 @@ pub mod management_types;
 pub mod params;
 pub mod repo;
 pub mod server_info;
+pub mod server_session;
 pub mod sync;
