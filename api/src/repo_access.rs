@@ -209,11 +209,7 @@ pub async fn require_repo_write(state: &AppState, req: &Request, did: &Did, poin
     }
     let session = crate::auth::session::authenticate(state, req).await?;
     if &session.did != did {
-        return Err(XrpcError::new(
-            StatusCode::FORBIDDEN,
-            "Forbidden",
-            "The token does not grant access to this repo",
-        ));
+        return Err(XrpcError::new(StatusCode::FORBIDDEN, "Forbidden", "The token does not grant access to this repo"));
     }
     session.ensure_can_write()?;
     crate::auth::rate_limit::charge_repo_write(state, req, did.as_str(), points)

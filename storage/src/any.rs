@@ -9,8 +9,8 @@ use primal_pds_engine::syntax::{Did, Handle, Tid};
 use crate::postgres::{PgStore, PostgresBackend};
 use crate::sqlite::{SqliteBackend, SqliteStore};
 use crate::{
-    Account, AccountStore, AccountUpdate, AppPassword, DomainName, InviteCode, NewAccount, RefreshToken, RegistrationMode,
-    SessionStore, StorageError, TenantBackend, TenantInfo, TenantStatus,
+    Account, AccountStore, AccountUpdate, AppPassword, DomainName, InviteCode, NewAccount, RefreshToken,
+    RegistrationMode, SessionStore, StorageError, TenantBackend, TenantInfo, TenantStatus,
 };
 
 /// The SQLite or the Postgres backend.

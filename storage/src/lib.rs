@@ -23,8 +23,8 @@ mod domain;
 mod error;
 pub mod memory;
 pub mod postgres;
-pub mod sqlite;
 mod session;
+pub mod sqlite;
 mod tenant;
 
 pub use account::{Account, AccountRole, AccountStatus, AccountStore, AccountUpdate, NewAccount};

@@ -245,8 +245,12 @@ pub async fn rate_limit_layer<E: Endpoint>(ep: &E, mut req: Request, state: &App
             let bytes = match body {
                 Ok(bytes) => bytes,
                 Err(_) => {
-                    return Ok(XrpcError::new(StatusCode::PAYLOAD_TOO_LARGE, "PayloadTooLarge", "Request body too large")
-                        .into_response());
+                    return Ok(XrpcError::new(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "PayloadTooLarge",
+                        "Request body too large",
+                    )
+                    .into_response());
                 }
             };
             let identifier = serde_json::from_slice::<serde_json::Value>(&bytes)

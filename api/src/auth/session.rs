@@ -48,9 +48,7 @@ impl AuthSession {
     pub fn ensure_can_write(&self) -> Result<(), XrpcError> {
         match self.account.status {
             AccountStatus::Active => Ok(()),
-            AccountStatus::Deactivated => {
-                Err(XrpcError::bad_request("AccountDeactivated", "Account is deactivated"))
-            }
+            AccountStatus::Deactivated => Err(XrpcError::bad_request("AccountDeactivated", "Account is deactivated")),
             _ => Err(takedown()),
         }
     }

@@ -19,8 +19,8 @@ use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi, Tags};
 use primal_pds_engine::syntax::{Did, Handle};
 use primal_pds_storage::{
-    Account, AccountStatus, AccountStore, AccountUpdate, AnyStore, AppPassword, DomainName, RefreshToken,
-    SessionStore, StorageError, TenantBackend, TenantStatus,
+    Account, AccountStatus, AccountStore, AccountUpdate, AnyStore, AppPassword, DomainName, RefreshToken, SessionStore,
+    StorageError, TenantBackend, TenantStatus,
 };
 
 use crate::auth::jwt::{ACCESS_TTL_SECS, Claims, REFRESH_TTL_SECS, Scope, now_secs, service_did};
@@ -200,7 +200,9 @@ pub fn rfc3339(millis: i64) -> String {
 fn looks_like_app_password(password: &str) -> bool {
     let groups: Vec<&str> = password.split('-').collect();
     groups.len() == 4
-        && groups.iter().all(|g| g.len() == 4 && g.bytes().all(|c| c.is_ascii_lowercase() || (b'2'..=b'7').contains(&c)))
+        && groups
+            .iter()
+            .all(|g| g.len() == 4 && g.bytes().all(|c| c.is_ascii_lowercase() || (b'2'..=b'7').contains(&c)))
 }
 
 /// A new app password: 16 random base32 characters in groups of four.
@@ -392,7 +394,11 @@ impl SessionApi {
 
     /// Exchange a refresh token (as the Bearer token) for a new session; the old refresh token is spent.
     #[oai(path = "/xrpc/com.atproto.server.refreshSession", method = "post")]
-    async fn refresh_session(&self, state: Data<&Arc<AppState>>, req: &Request) -> Result<Json<SessionOutput>, XrpcError> {
+    async fn refresh_session(
+        &self,
+        state: Data<&Arc<AppState>>,
+        req: &Request,
+    ) -> Result<Json<SessionOutput>, XrpcError> {
         let token = bearer(req)?;
         let (claims, scope) = state.identity.jwt().verify(token, true).map_err(token_error)?;
         let jti = claims.jti.clone().unwrap_or_default();
@@ -419,7 +425,11 @@ impl SessionApi {
 
     /// The session of the Bearer access token.
     #[oai(path = "/xrpc/com.atproto.server.getSession", method = "get")]
-    async fn get_session(&self, state: Data<&Arc<AppState>>, req: &Request) -> Result<Json<GetSessionOutput>, XrpcError> {
+    async fn get_session(
+        &self,
+        state: Data<&Arc<AppState>>,
+        req: &Request,
+    ) -> Result<Json<GetSessionOutput>, XrpcError> {
         let session = authenticate(&state, req).await?;
         Ok(Json(session_view(&session)))
     }
@@ -452,7 +462,8 @@ impl SessionApi {
         let password = generate_app_password()?;
         let hash = hash_password(&password).await.map_err(|e| XrpcError::internal(INTERNAL, &e))?;
         let created_at = i64::try_from(now_secs()).unwrap_or(0).saturating_mul(1000);
-        let row = AppPassword { did: session.did.clone(), name: name.clone(), password_hash: hash, privileged, created_at };
+        let row =
+            AppPassword { did: session.did.clone(), name: name.clone(), password_hash: hash, privileged, created_at };
         match session.store.create_app_password(&row).await {
             Ok(()) => {}
             Err(StorageError::Conflict(_)) => {

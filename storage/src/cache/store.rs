@@ -11,8 +11,8 @@ use primal_pds_engine::syntax::{Did, Handle, Tid};
 use super::keys::Namespace;
 use super::{BlockCache, CacheError};
 use crate::{
-    Account, AccountStore, AccountUpdate, AppPassword, InviteCode, NewAccount, RefreshToken, RegistrationMode, SessionStore,
-    StorageError,
+    Account, AccountStore, AccountUpdate, AppPassword, InviteCode, NewAccount, RefreshToken, RegistrationMode,
+    SessionStore, StorageError,
 };
 
 /// A [`RepoStore`] whose block reads (`get`, `get_many`, `has`) try the

@@ -1,0 +1,329 @@
+//! Accounts' own sessions over real HTTP, on SQLite and Postgres: login,
+//! refresh, logout, app passwords, owner-only repo writes, and the security
+//! list of issue 7 (forged, expired, wrong-audience, wrong-tenant,
+//! `alg: none`, refresh-as-access tokens refused; a spent or revoked refresh
+//! token cannot be reused; takedowns; bcrypt rehash; brute force gets 429;
+//! logs hold no password or token).
+
+mod common;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use base64::Engine as _;
+use primal_pds_api::auth::jwt::{Claims, JwtKeys, Scope, now_secs, service_did};
+use primal_pds_api::passwords::hash_password;
+use primal_pds_api::secret::Secret;
+use primal_pds_storage::{AccountStatus, AccountStore, AccountUpdate, TenantBackend};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use common::{TestAccount, TestPds};
+
+async fn call(
+    pds: &TestPds,
+    post: bool,
+    nsid: &str,
+    body: Option<&Value>,
+    token: Option<&str>,
+    host: Option<&str>,
+) -> (StatusCode, Value, reqwest::header::HeaderMap) {
+    let mut req = if post { pds.http.post(pds.xrpc(nsid)) } else { pds.http.get(pds.xrpc(nsid)) };
+    if let Some(body) = body {
+        req = req.json(body);
+    }
+    if let Some(token) = token {
+        req = req.bearer_auth(token);
+    }
+    if let Some(host) = host {
+        req = req.header("host", host);
+    }
+    let resp = req.send().await.expect("send");
+    let (status, headers) = (resp.status(), resp.headers().clone());
+    (status, resp.json().await.unwrap_or(Value::Null), headers)
+}
+
+async fn post(pds: &TestPds, nsid: &str, body: &Value, token: Option<&str>) -> (StatusCode, Value) {
+    let (s, v, _) = call(pds, true, nsid, Some(body), token, None).await;
+    (s, v)
+}
+
+async fn post_empty(pds: &TestPds, nsid: &str, token: &str) -> (StatusCode, Value) {
+    let (s, v, _) = call(pds, true, nsid, None, Some(token), None).await;
+    (s, v)
+}
+
+async fn get(pds: &TestPds, nsid: &str, token: &str) -> (StatusCode, Value) {
+    let (s, v, _) = call(pds, false, nsid, None, Some(token), None).await;
+    (s, v)
+}
+
+async fn set_password(pds: &TestPds, account: &TestAccount, hash: String) {
+    let store = pds.state.backend.tenant_store(&account.domain).await.expect("store");
+    let update = AccountUpdate { password_hash: Some(hash), ..AccountUpdate::default() };
+    store.update_account(&account.did, &update).await.expect("set password");
+}
+
+async fn login(pds: &TestPds, identifier: &str, password: &str) -> (StatusCode, Value) {
+    post(pds, "com.atproto.server.createSession", &json!({"identifier": identifier, "password": password}), None).await
+}
+
+fn record(text: &str) -> Value {
+    json!({"$type": "app.bsky.feed.post", "text": text, "createdAt": "2026-01-01T00:00:00Z"})
+}
+
+async fn create_post(pds: &TestPds, repo: &str, token: &str) -> (StatusCode, Value) {
+    let body = json!({"repo": repo, "collection": "app.bsky.feed.post", "record": record("hi")});
+    post(pds, "com.atproto.repo.createRecord", &body, Some(token)).await
+}
+
+fn claims(account: &TestAccount, scope: Scope, aud: &str, exp: u64) -> Claims {
+    Claims {
+        scope: scope.as_str().into(),
+        sub: account.did.to_string(),
+        aud: aud.into(),
+        iat: now_secs(),
+        exp,
+        jti: (scope == Scope::Refresh).then(|| "made-up".into()),
+        app: None,
+    }
+}
+
+fn err(v: &Value) -> &str {
+    v["error"].as_str().unwrap_or_default()
+}
+
+async fn suite(pds: TestPds) {
+    let (a, b) = (pds.add_domain().await, pds.add_domain().await);
+    let alice = pds.add_account(&a, "alice").await;
+    let bob = pds.add_account(&a, "bob").await;
+    let carol = pds.add_account(&b, "carol").await;
+    for acct in [&alice, &bob, &carol] {
+        set_password(&pds, acct, hash_password("correct horse battery").await.expect("hash")).await;
+    }
+    let (alice_did, bob_did) = (alice.did.to_string(), bob.did.to_string());
+
+    // Login by handle and by DID; wrong passwords and unknown accounts look the same.
+    let (s, v) = login(&pds, alice.handle.as_str(), "correct horse battery").await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!((v["did"].as_str(), v["handle"].as_str()), (Some(alice_did.as_str()), Some(alice.handle.as_str())));
+    let (access, refresh) =
+        (v["accessJwt"].as_str().unwrap().to_string(), v["refreshJwt"].as_str().unwrap().to_string());
+    let (s, _) = login(&pds, &alice_did, "correct horse battery").await;
+    assert_eq!(s, StatusCode::OK);
+    for (id, pw) in [(alice.handle.as_str(), "wrong"), ("nobody.example.com", "correct horse battery"), ("", "x")] {
+        let (s, v) = login(&pds, id, pw).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED, "{id} {v}");
+        assert_eq!(err(&v), "AuthenticationRequired");
+    }
+    let (s, v) = get(&pds, "com.atproto.server.getSession", &access).await;
+    assert_eq!((s, v["did"].as_str()), (StatusCode::OK, Some(alice_did.as_str())), "{v}");
+
+    // Owner-only writes.
+    let (s, v) = create_post(&pds, &alice_did, &access).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, v) = create_post(&pds, &bob_did, &access).await;
+    assert_eq!((s, err(&v)), (StatusCode::FORBIDDEN, "Forbidden"), "another account's repo");
+    let (s, v) = create_post(&pds, &alice_did, "").await;
+    assert_eq!((s, err(&v)), (StatusCode::UNAUTHORIZED, "AuthRequired"));
+
+    // Forged, expired, wrong audience, alg none, other algorithms, refresh as access.
+    let keys = pds.state.identity.jwt();
+    let aud = service_did(a.as_str());
+    let later = now_secs() + 600;
+    let forged = JwtKeys::from_secret(&Secret::new("not-the-server-secret")).unwrap();
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let body = b64.encode(serde_json::to_vec(&claims(&alice, Scope::Access, &aud, later)).unwrap());
+    let bad_tokens = [
+        ("forged", forged.sign(&claims(&alice, Scope::Access, &aud, later)).unwrap(), "InvalidToken"),
+        ("expired", keys.sign(&claims(&alice, Scope::Access, &aud, now_secs() - 3600)).unwrap(), "ExpiredToken"),
+        (
+            "wrong aud",
+            keys.sign(&claims(&alice, Scope::Access, &service_did(b.as_str()), later)).unwrap(),
+            "InvalidToken",
+        ),
+        ("alg none", format!("{}.{body}.", b64.encode(r#"{"alg":"none","typ":"at+jwt"}"#)), "InvalidToken"),
+        (
+            "alg HS512",
+            format!("{}.{body}.{}", b64.encode(r#"{"alg":"HS512","typ":"at+jwt"}"#), b64.encode([0u8; 64])),
+            "InvalidToken",
+        ),
+        ("refresh as access", refresh.clone(), "InvalidToken"),
+        ("garbage", "abc.def.ghi".to_string(), "InvalidToken"),
+    ];
+    for (what, token, name) in &bad_tokens {
+        let (s, v) = get(&pds, "com.atproto.server.getSession", token).await;
+        assert!(s == StatusCode::UNAUTHORIZED || s == StatusCode::BAD_REQUEST, "{what}: {s} {v}");
+        assert_eq!(err(&v), *name, "{what}");
+        let (s, v) = create_post(&pds, &alice_did, token).await;
+        assert_eq!(err(&v), *name, "{what} on a write: {s} {v}");
+    }
+    let (s, v) = post_empty(&pds, "com.atproto.server.refreshSession", &access).await;
+    assert_eq!((s, err(&v)), (StatusCode::UNAUTHORIZED, "InvalidToken"), "access as refresh");
+
+    // Wrong tenant: alice's token on tenant B's host, carol's (tenant B) on alice's repo.
+    let (s, v, _) = call(&pds, false, "com.atproto.server.getSession", None, Some(&access), Some(b.as_str())).await;
+    assert_eq!((s, err(&v)), (StatusCode::UNAUTHORIZED, "InvalidToken"), "token of A on B");
+    let (s, _, _) = call(&pds, false, "com.atproto.server.getSession", None, Some(&access), Some(a.as_str())).await;
+    assert_eq!(s, StatusCode::OK, "token of A on A");
+    let (_, v) = login(&pds, carol.handle.as_str(), "correct horse battery").await;
+    let carol_access = v["accessJwt"].as_str().unwrap().to_string();
+    let (s, _) = create_post(&pds, &alice_did, &carol_access).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "cross-tenant write");
+    let (s, v, _) = call(
+        &pds,
+        true,
+        "com.atproto.server.createSession",
+        Some(&json!({"identifier": alice.handle.as_str(), "password": "correct horse battery"})),
+        None,
+        Some(b.as_str()),
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "login to A through B's host: {v}");
+
+    // Refresh rotation: single use; logout revokes.
+    let (s, v) = post_empty(&pds, "com.atproto.server.refreshSession", &refresh).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let refresh2 = v["refreshJwt"].as_str().unwrap().to_string();
+    let (s, v) = post_empty(&pds, "com.atproto.server.refreshSession", &refresh).await;
+    assert_eq!((s, err(&v)), (StatusCode::UNAUTHORIZED, "InvalidToken"), "a spent refresh token was reused");
+    let made_up = keys.sign(&claims(&alice, Scope::Refresh, &aud, later)).unwrap();
+    let (s, _) = post_empty(&pds, "com.atproto.server.refreshSession", &made_up).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "a refresh token that was never issued");
+    let (s, _) = post_empty(&pds, "com.atproto.server.deleteSession", &refresh2).await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, _) = post_empty(&pds, "com.atproto.server.refreshSession", &refresh2).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "a revoked refresh token was reused");
+
+    // App passwords.
+    let (s, v) = post(&pds, "com.atproto.server.createAppPassword", &json!({"name": "phone"}), Some(&access)).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let app_pw = v["password"].as_str().unwrap().to_string();
+    let (s, v) = login(&pds, alice.handle.as_str(), &app_pw).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (app_access, app_refresh) =
+        (v["accessJwt"].as_str().unwrap().to_string(), v["refreshJwt"].as_str().unwrap().to_string());
+    let (s, _) = create_post(&pds, &alice_did, &app_access).await;
+    assert_eq!(s, StatusCode::OK, "app password session writes");
+    let (s, _) = post(&pds, "com.atproto.server.createAppPassword", &json!({"name": "x"}), Some(&app_access)).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "an app password session made an app password");
+    let (s, v) = get(&pds, "com.atproto.server.listAppPasswords", &access).await;
+    assert_eq!(v["passwords"][0]["name"], "phone", "{s} {v}");
+    assert!(v["passwords"][0].get("password").is_none());
+    let (s, _) = post(&pds, "com.atproto.server.revokeAppPassword", &json!({"name": "phone"}), Some(&access)).await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, _) = create_post(&pds, &alice_did, &app_access).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "a revoked app password's token still writes");
+    let (s, _) = post_empty(&pds, "com.atproto.server.refreshSession", &app_refresh).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "a revoked app password's session refreshed");
+    let (s, _) = login(&pds, alice.handle.as_str(), &app_pw).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+
+    // Statuses: taken down cannot log in or write; deactivated cannot write.
+    let store = pds.state.backend.tenant_store(&a).await.expect("store");
+    let (_, v) = login(&pds, bob.handle.as_str(), "correct horse battery").await;
+    let bob_access = v["accessJwt"].as_str().unwrap().to_string();
+    pds.set_status(&bob, AccountStatus::Disabled).await;
+    let (s, v) = login(&pds, bob.handle.as_str(), "correct horse battery").await;
+    assert_eq!((s, err(&v)), (StatusCode::BAD_REQUEST, "AccountTakedown"));
+    let (_, v) = create_post(&pds, &bob_did, &bob_access).await;
+    assert_eq!(err(&v), "AccountTakedown");
+    pds.set_status(&bob, AccountStatus::Deactivated).await;
+    let (s, v) = login(&pds, bob.handle.as_str(), "correct horse battery").await;
+    assert_eq!((s, v["active"].as_bool(), v["status"].as_str()), (StatusCode::OK, Some(false), Some("deactivated")));
+    let (_, v) = create_post(&pds, &bob_did, &bob_access).await;
+    assert_eq!(err(&v), "AccountDeactivated");
+
+    // A bcrypt hash from the Go primal-pds logs in and is replaced by argon2id.
+    set_password(&pds, &carol, bcrypt::hash("go password", 4).unwrap()).await;
+    let (s, _) = login(&pds, carol.handle.as_str(), "go password").await;
+    assert_eq!(s, StatusCode::OK);
+    let carol_store = pds.state.backend.tenant_store(&b).await.expect("store");
+    let hash = carol_store.get_account(&carol.did).await.unwrap().unwrap().password_hash.unwrap();
+    assert!(hash.starts_with("$argon2id$"), "not rehashed");
+    let (s, _) = login(&pds, carol.handle.as_str(), "go password").await;
+    assert_eq!(s, StatusCode::OK, "the rehashed password verifies");
+    drop(store);
+    pds.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_and_security_sqlite() {
+    suite(TestPds::sqlite().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_and_security_postgres() {
+    if let Some(pds) = TestPds::postgres().await {
+        suite(pds).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn brute_force_login_gets_429_with_headers() {
+    let pds = TestPds::sqlite().await;
+    let domain = pds.add_domain().await;
+    let victim = pds.add_account(&domain, "victim").await;
+    let mut last = None;
+    for i in 0..40 {
+        let body = json!({"identifier": victim.handle.as_str(), "password": format!("guess{i}")});
+        let (s, v, h) = call(&pds, true, "com.atproto.server.createSession", Some(&body), None, None).await;
+        if s == StatusCode::TOO_MANY_REQUESTS {
+            assert_eq!(err(&v), "RateLimitExceeded");
+            assert_eq!(h.get("ratelimit-limit").and_then(|v| v.to_str().ok()), Some("30"));
+            assert_eq!(h.get("ratelimit-remaining").and_then(|v| v.to_str().ok()), Some("0"));
+            assert_eq!(h.get("ratelimit-policy").and_then(|v| v.to_str().ok()), Some("30;w=300"));
+            assert!(h.get("ratelimit-reset").is_some());
+            last = Some(i);
+            break;
+        }
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(last, Some(30), "the 31st attempt in 5 minutes must be refused");
+    pds.finish().await;
+}
+
+/// A `tracing` writer into a shared buffer.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_hold_no_password_or_token() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber =
+        tracing_subscriber::fmt().with_max_level(tracing::Level::TRACE).with_writer(move || writer.clone()).finish();
+    tracing::subscriber::set_global_default(subscriber).expect("the only subscriber of this test binary");
+    let pds = TestPds::sqlite().await;
+    let domain = pds.add_domain().await;
+    let acct = pds.add_account(&domain, "logged").await;
+    let password = "secret-password-7f3a9c";
+    set_password(&pds, &acct, hash_password(password).await.unwrap()).await;
+    let (_, v) = login(&pds, acct.handle.as_str(), password).await;
+    let (access, refresh) =
+        (v["accessJwt"].as_str().unwrap().to_string(), v["refreshJwt"].as_str().unwrap().to_string());
+    let _ = login(&pds, acct.handle.as_str(), "wrong-password-91bd").await;
+    let _ = create_post(&pds, acct.did.as_str(), &access).await;
+    let _ = get(&pds, "com.atproto.server.getSession", &format!("{access}x")).await;
+    let (_, v) = post(&pds, "com.atproto.server.createAppPassword", &json!({"name": "n"}), Some(&access)).await;
+    let app_pw = v["password"].as_str().unwrap().to_string();
+    let _ = post_empty(&pds, "com.atproto.server.refreshSession", &refresh).await;
+    let _ = post_empty(&pds, "com.atproto.server.refreshSession", &refresh).await;
+    pds.finish().await;
+    let logs = String::from_utf8_lossy(&captured.0.lock().unwrap()).to_string();
+    assert!(logs.len() > 100, "nothing was logged: the capture does not work");
+    let jwt_sig = |t: &str| t.rsplit('.').next().unwrap_or_default().to_string();
+    for secret in [password, "wrong-password-91bd", &app_pw, &jwt_sig(&access), &jwt_sig(&refresh), "$argon2id$"] {
+        assert!(!logs.contains(secret), "the logs contain a secret ({} chars)", secret.len());
+    }
+}
