@@ -14,7 +14,7 @@ pub const MAX_ACCOUNTS_PAGE: u32 = 1000;
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "camelCase")]
 pub struct DomainView {
-    /// A stable number for the domain (its creation time in Unix milliseconds).
+    /// The domain's row id in the management database (creation order).
     pub id: i64,
     /// The domain name.
     pub domain: String,
@@ -30,15 +30,13 @@ pub struct DomainView {
 
 impl From<&TenantInfo> for DomainView {
     fn from(t: &TenantInfo) -> DomainView {
-        let created = rfc3339(t.created_at);
         DomainView {
-            id: t.created_at,
+            id: t.id,
             domain: t.domain.as_str().to_string(),
             db_name: t.db_name.clone(),
             status: t.status.as_str().to_string(),
-            // The management database keeps no change time: the creation time stands in.
-            updated_at: created.clone(),
-            created_at: created,
+            created_at: rfc3339(t.created_at),
+            updated_at: rfc3339(t.updated_at),
         }
     }
 }
