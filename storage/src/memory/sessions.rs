@@ -33,7 +33,7 @@ impl SessionStore for MemoryTenant {
 
     async fn rotate_refresh_token(&self, old_id: &str, now: i64, new: &RefreshToken) -> Result<bool, StorageError> {
         let mut s = self.sessions();
-        if !s.refresh.get(old_id).is_some_and(|t| t.expires_at > now) {
+        if s.refresh.get(old_id).is_none_or(|t| t.expires_at <= now) {
             return Ok(false);
         }
         if s.refresh.contains_key(&new.id) {
