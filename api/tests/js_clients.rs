@@ -1,7 +1,7 @@
 //! The official atproto client libraries against a real server:
 //! `api/tests/js/client_roundtrip.mjs` writes and reads records with
 //! `@atproto/api` and verifies the exported repo and a record proof with
-//! `@atproto/repo`. Needs Node.js; the packages are installed with `npm ci`
+//! `@atproto/repo`; `session_roundtrip.mjs` logs in as the account itself. Needs Node.js; the packages are installed with `npm ci`
 //! when missing. Outside CI the test is skipped (with a note) when Node or
 //! the packages are unavailable; in CI it fails instead.
 
@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use common::{ADMIN_KEY, TestPds};
+use primal_pds_storage::{AccountStore, AccountUpdate, TenantBackend};
 
 fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false")
@@ -76,5 +77,45 @@ async fn atproto_client_round_trip() {
     let report: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON line");
     assert_eq!(report["ok"], true, "{report}");
     assert_eq!(report["records"].as_array().map(Vec::len), Some(3), "{report}");
+    pds.finish().await;
+}
+
+/// `api/tests/js/session_roundtrip.mjs`: `@atproto/api` logs in as the
+/// account (handle + password, then an app password), posts, lists,
+/// deletes, refreshes and logs out, with no admin key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn atproto_client_session_round_trip() {
+    if Command::new("node").arg("--version").output().is_err() {
+        unavailable("node is not installed");
+        return;
+    }
+    if !install_packages() {
+        return;
+    }
+    let pds = TestPds::sqlite().await;
+    let domain = pds.add_domain().await;
+    let account = pds.add_account(&domain, "jssession").await;
+    let password = "js-client-password-4821";
+    let hash = primal_pds_api::passwords::hash_password(password).await.expect("hash");
+    let store = pds.state.backend.tenant_store(&domain).await.expect("store");
+    let update = AccountUpdate { password_hash: Some(hash), ..AccountUpdate::default() };
+    store.update_account(&account.did, &update).await.expect("set password");
+    let (base, handle) = (pds.base.clone(), account.handle.to_string());
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new("node")
+            .arg("session_roundtrip.mjs")
+            .args([base.as_str(), handle.as_str(), password])
+            .current_dir(js_dir())
+            .output()
+    })
+    .await
+    .expect("join")
+    .expect("run node");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "session round trip failed ({}):\n{stdout}\n{stderr}", output.status);
+    let report: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON line");
+    assert_eq!(report["ok"], true, "{report}");
+    assert_eq!(report["did"], account.did.to_string(), "{report}");
     pds.finish().await;
 }
