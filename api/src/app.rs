@@ -14,6 +14,7 @@ use crate::xrpc::describe_server::DescribeServerApi;
 use crate::xrpc::identity::IdentityApi;
 use crate::xrpc::management::ManagementApi;
 use crate::xrpc::repo::RepoApi;
+use crate::xrpc::server_account::AccountLifecycleApi;
 use crate::xrpc::server_info::ServerInfoApi;
 use crate::xrpc::server_session::SessionApi;
 use crate::xrpc::sync::SyncApi;
@@ -21,7 +22,7 @@ use crate::xrpc::sync::SyncApi;
 /// Every API group, combined (the order is the order in the docs). Add a
 /// group here, one per line.
 fn apis() -> impl OpenApi {
-    (ServerInfoApi, ManagementApi, DescribeServerApi, IdentityApi, RepoApi, SyncApi, SessionApi)
+    (ServerInfoApi, ManagementApi, DescribeServerApi, IdentityApi, RepoApi, SyncApi, SessionApi, AccountLifecycleApi)
 }
 
 /// The OpenAPI service with every endpoint.

@@ -243,6 +243,29 @@ async fn suite(pds: TestPds) {
     assert!(hash.starts_with("$argon2id$"), "not rehashed");
     let (s, _) = login(&pds, carol.handle.as_str(), "go password").await;
     assert_eq!(s, StatusCode::OK, "the rehashed password verifies");
+
+    // Lifecycle by the account itself: deactivate, reactivate, delete (password-confirmed).
+    let (s, _) = post(&pds, "com.atproto.server.deactivateAccount", &json!({}), Some(&access)).await;
+    assert_eq!(s, StatusCode::OK);
+    let (_, v) = create_post(&pds, &alice_did, &access).await;
+    assert_eq!(err(&v), "AccountDeactivated");
+    let (s, _) = post_empty(&pds, "com.atproto.server.activateAccount", &access).await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, _) = create_post(&pds, &alice_did, &access).await;
+    assert_eq!(s, StatusCode::OK, "reactivated account writes");
+    let del = |pw: &str| json!({"did": alice_did, "password": pw, "token": ""});
+    let (s, v) = post(&pds, "com.atproto.server.deleteAccount", &del("wrong"), Some(&access)).await;
+    assert_eq!((s, err(&v)), (StatusCode::UNAUTHORIZED, "InvalidPassword"));
+    let (s, _) =
+        post(&pds, "com.atproto.server.deleteAccount", &del("correct horse battery"), Some(&carol_access)).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "another account's token deleted alice");
+    let (s, v) = post(&pds, "com.atproto.server.deleteAccount", &del("correct horse battery"), Some(&access)).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert!(store.get_account(&alice.did).await.expect("get").is_none(), "account not deleted");
+    let (s, _) = login(&pds, alice.handle.as_str(), "correct horse battery").await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let (s, _) = get(&pds, "com.atproto.server.getSession", &access).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "a deleted account's token still works");
     drop(store);
     pds.finish().await;
 }

@@ -133,11 +133,12 @@ async fn generated_files_are_0600_and_the_data_dir_is_created() {
     open(&config(&data)).await;
     assert_eq!(mode(&data.join(KEK_FILE)), 0o600);
     assert_eq!(mode(&data.join(ROTATION_KEY_FILE)), 0o600);
+    assert_eq!(mode(&data.join(primal_pds_api::auth::jwt::JWT_SECRET_FILE)), 0o600);
     let kek = std::fs::read_to_string(data.join(KEK_FILE)).unwrap();
     assert_eq!(kek.trim().len(), 64, "32 random bytes, hex");
     // No temporary files left behind.
     let names: Vec<_> = std::fs::read_dir(&data).unwrap().map(|e| e.unwrap().file_name()).collect();
-    assert_eq!(names.len(), 2, "{names:?}");
+    assert_eq!(names.len(), 3, "{names:?}");
 }
 
 #[tokio::test]

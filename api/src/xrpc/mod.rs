@@ -8,6 +8,7 @@ pub mod management;
 pub mod management_types;
 pub mod params;
 pub mod repo;
+pub mod server_account;
 pub mod server_info;
 pub mod server_session;
 pub mod sync;
