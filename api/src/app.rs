@@ -17,12 +17,23 @@ use crate::xrpc::repo::RepoApi;
 use crate::xrpc::server_account::AccountLifecycleApi;
 use crate::xrpc::server_info::ServerInfoApi;
 use crate::xrpc::server_session::SessionApi;
+use crate::xrpc::server_signup::SignupApi;
 use crate::xrpc::sync::SyncApi;
 
 /// Every API group, combined (the order is the order in the docs). Add a
 /// group here, one per line.
 fn apis() -> impl OpenApi {
-    (ServerInfoApi, ManagementApi, DescribeServerApi, IdentityApi, RepoApi, SyncApi, SessionApi, AccountLifecycleApi)
+    (
+        ServerInfoApi,
+        ManagementApi,
+        DescribeServerApi,
+        IdentityApi,
+        RepoApi,
+        SyncApi,
+        SessionApi,
+        AccountLifecycleApi,
+        SignupApi,
+    )
 }
 
 /// The OpenAPI service with every endpoint.

@@ -350,3 +350,115 @@ async fn logs_hold_no_password_or_token() {
         assert!(!logs.contains(secret), "the logs contain a secret ({} chars)", secret.len());
     }
 }
+
+async fn signup_suite(pds: TestPds) {
+    let d = pds.add_domain().await;
+    let other = pds.add_domain().await;
+    let admin = common::ADMIN_KEY;
+    let signup = |name: &str, code: Option<&str>| json!({"handle": name, "password": "sign-up password", "email": format!("{name}@example.com"), "inviteCode": code});
+    let set_mode = |mode: &str| json!({"domain": d.as_str(), "registration": mode});
+    let full = |name: &str| format!("{name}.{d}");
+
+    // Closed by default (registrationOpen unset), found through the handle.
+    let (s, v) = post(&pds, "com.atproto.server.createAccount", &signup(&full("first"), None), None).await;
+    assert_eq!((s, err(&v)), (StatusCode::FORBIDDEN, "Forbidden"), "{v}");
+    let (s, _) = post(&pds, "host.primal.pds.setDomainRegistration", &set_mode("open"), None).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "setting the mode needs the admin key");
+    let (s, v) = post(&pds, "host.primal.pds.setDomainRegistration", &set_mode("open"), Some(admin)).await;
+    assert_eq!((s, v["registration"].as_str()), (StatusCode::OK, Some("open")), "{v}");
+
+    // Open: anybody signs up (bare name through the Host, or the full handle) and gets a working session.
+    let (s, v, _) =
+        call(&pds, true, "com.atproto.server.createAccount", Some(&signup("first", None)), None, Some(d.as_str()))
+            .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["handle"].as_str(), Some(full("first").as_str()));
+    let (did, access) = (v["did"].as_str().unwrap().to_string(), v["accessJwt"].as_str().unwrap().to_string());
+    let (s, v) = create_post(&pds, &did, &access).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, _) = login(&pds, &full("first"), "sign-up password").await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, v, _) = call(
+        &pds,
+        true,
+        "com.atproto.server.createSession",
+        Some(&json!({"identifier": "first@example.com", "password": "sign-up password"})),
+        None,
+        Some(d.as_str()),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "login by e-mail on the domain's host: {v}");
+    let (s, v) = post(&pds, "com.atproto.server.createAccount", &signup(&full("first"), None), None).await;
+    assert_eq!((s, err(&v)), (StatusCode::BAD_REQUEST, "HandleNotAvailable"), "{v}");
+    let (s, v, _) = call(
+        &pds,
+        true,
+        "com.atproto.server.createAccount",
+        Some(&signup(&format!("x.{other}"), None)),
+        None,
+        Some(d.as_str()),
+    )
+    .await;
+    assert_eq!((s, err(&v)), (StatusCode::BAD_REQUEST, "InvalidHandle"), "another domain's handle: {v}");
+    let (s, v) = post(&pds, "com.atproto.server.createAccount", &json!({"handle": full("nopw")}), None).await;
+    assert_eq!((s, err(&v)), (StatusCode::BAD_REQUEST, "InvalidPassword"), "{v}");
+
+    // Invite-only: a code, used once.
+    post(&pds, "host.primal.pds.setDomainRegistration", &set_mode("invite"), Some(admin)).await;
+    let (s, v) = post(&pds, "com.atproto.server.createAccount", &signup(&full("second"), None), None).await;
+    assert_eq!((s, err(&v)), (StatusCode::BAD_REQUEST, "InvalidInviteCode"), "{v}");
+    let (s, _) =
+        post(&pds, "com.atproto.server.createInviteCode", &json!({"useCount": 1, "domain": d.as_str()}), None).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "invite codes need the admin key");
+    let (s, v) =
+        post(&pds, "com.atproto.server.createInviteCode", &json!({"useCount": 1, "domain": d.as_str()}), Some(admin))
+            .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let code = v["code"].as_str().unwrap().to_string();
+    let (s, v) = post(&pds, "com.atproto.server.createAccount", &signup(&full("second"), Some(&code)), None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, v) = post(&pds, "com.atproto.server.createAccount", &signup(&full("third"), Some(&code)), None).await;
+    assert_eq!((s, err(&v)), (StatusCode::BAD_REQUEST, "InvalidInviteCode"), "a used code worked again: {v}");
+    let (s, v) = post(
+        &pds,
+        "com.atproto.server.createInviteCodes",
+        &json!({"useCount": 2, "codeCount": 3, "forAccounts": [did]}),
+        Some(admin),
+    )
+    .await;
+    assert_eq!((s, v["codes"][0]["codes"].as_array().map(Vec::len)), (StatusCode::OK, Some(3)), "{v}");
+    // A code of one domain does not open another.
+    let other_store = pds.state.backend.tenant_store(&other).await.unwrap();
+    primal_pds_storage::SessionStore::set_registration_mode(
+        &other_store,
+        Some(primal_pds_storage::RegistrationMode::InviteOnly),
+    )
+    .await
+    .unwrap();
+    let code2 = v["codes"][0]["codes"][0].as_str().unwrap();
+    let (s, _) =
+        post(&pds, "com.atproto.server.createAccount", &signup(&format!("y.{other}"), Some(code2)), None).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "a code of another domain worked");
+
+    // Closed again; the admin key still creates; `default` follows registrationOpen.
+    post(&pds, "host.primal.pds.setDomainRegistration", &set_mode("closed"), Some(admin)).await;
+    let (s, _) = post(&pds, "com.atproto.server.createAccount", &signup(&full("fourth"), None), None).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, v) = post(&pds, "com.atproto.server.createAccount", &signup(&full("fourth"), None), Some(admin)).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, v) = post(&pds, "host.primal.pds.setDomainRegistration", &set_mode("default"), Some(admin)).await;
+    assert_eq!((s, v["registration"].as_str(), v["default"].as_bool()), (StatusCode::OK, Some("closed"), Some(true)));
+    pds.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signup_sqlite() {
+    signup_suite(TestPds::sqlite().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signup_postgres() {
+    if let Some(pds) = TestPds::postgres().await {
+        signup_suite(pds).await;
+    }
+}

@@ -11,4 +11,5 @@ pub mod repo;
 pub mod server_account;
 pub mod server_info;
 pub mod server_session;
+pub mod server_signup;
 pub mod sync;
