@@ -195,8 +195,11 @@ pub async fn delete_account(
     account: &Account,
 ) -> Result<bool, XrpcError> {
     let _guard = state.repo_locks.lock(&account.did).await;
+    state.repo_cache.forget(&account.did);
     state.backend.unroute_did(&account.did).await.map_err(|e| internal(&e))?;
-    match store.delete_account(&account.did).await {
+    let deleted = store.delete_account(&account.did).await;
+    state.repo_cache.forget(&account.did);
+    match deleted {
         Ok(existed) => Ok(existed),
         Err(e) => {
             if let Err(again) = state.backend.route_did(&account.did, domain, &account.handle).await {

@@ -18,6 +18,7 @@ pub mod lexicons;
 pub mod passwords;
 pub mod record_input;
 pub mod repo_access;
+pub mod repo_cache;
 pub mod repo_locks;
 pub mod secret;
 pub mod server;

@@ -376,7 +376,9 @@ impl ManagementApi {
             }
         }
         let update = AccountUpdate { status, role, ..AccountUpdate::default() };
-        let updated = match store.update_account(&account.did, &update).await {
+        let updated = store.update_account(&account.did, &update).await;
+        state.repo_cache.forget(&account.did);
+        let updated = match updated {
             Ok(updated) => updated,
             Err(StorageError::AccountNotFound(_)) => return Err(account_not_found(handle.as_str())),
             Err(e) => return Err(internal(&e)),
