@@ -12,6 +12,7 @@ use crate::error::to_xrpc_response;
 use crate::state::AppState;
 use crate::xrpc::describe_server::DescribeServerApi;
 use crate::xrpc::identity::IdentityApi;
+use crate::xrpc::identity_update::IdentityUpdateApi;
 use crate::xrpc::management::ManagementApi;
 use crate::xrpc::repo::RepoApi;
 use crate::xrpc::server_account::AccountLifecycleApi;
@@ -33,6 +34,7 @@ fn apis() -> impl OpenApi {
         SessionApi,
         AccountLifecycleApi,
         SignupApi,
+        IdentityUpdateApi,
     )
 }
 

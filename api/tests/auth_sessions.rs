@@ -244,6 +244,35 @@ async fn suite(pds: TestPds) {
     let (s, _) = login(&pds, carol.handle.as_str(), "go password").await;
     assert_eq!(s, StatusCode::OK, "the rehashed password verifies");
 
+    // Handle changes within the domain; DID credentials.
+    let dave = pds.add_account(&b, "dave").await;
+    let (_, v) = login(&pds, carol.handle.as_str(), "go password").await;
+    let carol_access = v["accessJwt"].as_str().unwrap().to_string();
+    let upd = |h: &str| json!({ "handle": h });
+    let (s, v) = post(&pds, "com.atproto.identity.updateHandle", &upd("carol2"), Some(&carol_access)).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let new_handle = format!("carol2.{b}");
+    let (s, v, _) =
+        call(&pds, false, &format!("com.atproto.identity.resolveHandle?handle={new_handle}"), None, None, None).await;
+    assert_eq!((s, v["did"].as_str()), (StatusCode::OK, Some(carol.did.as_str())), "{v}");
+    let (s, _, _) =
+        call(&pds, false, &format!("com.atproto.identity.resolveHandle?handle={}", carol.handle), None, None, None)
+            .await;
+    assert_ne!(s, StatusCode::OK, "the old handle still resolves");
+    let (s, v) = get(&pds, "com.atproto.server.getSession", &carol_access).await;
+    assert_eq!((s, v["handle"].as_str()), (StatusCode::OK, Some(new_handle.as_str())));
+    let (s, _) = login(&pds, &new_handle, "go password").await;
+    assert_eq!(s, StatusCode::OK, "login with the new handle");
+    let (s, v) = post(&pds, "com.atproto.identity.updateHandle", &upd(dave.handle.as_str()), Some(&carol_access)).await;
+    assert_eq!((s, err(&v)), (StatusCode::BAD_REQUEST, "HandleNotAvailable"), "{v}");
+    let (s, v) = post(&pds, "com.atproto.identity.updateHandle", &upd(&format!("x.{a}")), Some(&carol_access)).await;
+    assert_eq!((s, err(&v)), (StatusCode::BAD_REQUEST, "InvalidHandle"), "another domain's handle: {v}");
+    let (s, v) = get(&pds, "com.atproto.identity.getRecommendedDidCredentials", &carol_access).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["alsoKnownAs"][0].as_str(), Some(format!("at://{new_handle}").as_str()));
+    assert_eq!(v["rotationKeys"][0].as_str(), Some(pds.state.identity.rotation_did_key().as_str()));
+    assert!(v["verificationMethods"]["atproto"].as_str().is_some_and(|k| k.starts_with("did:key:")), "{v}");
+
     // Lifecycle by the account itself: deactivate, reactivate, delete (password-confirmed).
     let (s, _) = post(&pds, "com.atproto.server.deactivateAccount", &json!({}), Some(&access)).await;
     assert_eq!(s, StatusCode::OK);

@@ -4,6 +4,7 @@
 pub mod body_limit;
 pub mod describe_server;
 pub mod identity;
+pub mod identity_update;
 pub mod management;
 pub mod management_types;
 pub mod params;

@@ -54,7 +54,9 @@ impl AccountLifecycleApi {
         let session = authenticate(&state, req).await?;
         if session.account.status == AccountStatus::Deactivated {
             let update = AccountUpdate { status: Some(AccountStatus::Active), ..AccountUpdate::default() };
-            session.store.update_account(&session.did, &update).await.map_err(storage_error)?;
+            let updated = session.store.update_account(&session.did, &update).await;
+            state.repo_cache.forget(&session.did);
+            updated.map_err(storage_error)?;
         }
         Ok(())
     }
@@ -76,7 +78,9 @@ impl AccountLifecycleApi {
             ));
         }
         let update = AccountUpdate { status: Some(AccountStatus::Deactivated), ..AccountUpdate::default() };
-        session.store.update_account(&session.did, &update).await.map_err(storage_error)?;
+        let updated = session.store.update_account(&session.did, &update).await;
+        state.repo_cache.forget(&session.did);
+        updated.map_err(storage_error)?;
         Ok(())
     }
 
