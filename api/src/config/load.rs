@@ -99,7 +99,7 @@ pub mod field {
     pub const STORAGE: &str = "storage";
 
     /// Every field, Go's first.
-    pub const ALL: [&str; 21] = [
+    pub const ALL: [&str; 24] = [
         DB_CONN,
         DB_NAME,
         DB_USER,
@@ -121,6 +121,9 @@ pub mod field {
         TRAEFIK_SERVICE_URL,
         KEY_ENCRYPTION_KEY,
         STORAGE,
+        RATE_LIMITS,
+        RATE_LIMIT_BYPASS_IPS,
+        TRUST_FORWARDED_FOR,
     ];
 }
 
