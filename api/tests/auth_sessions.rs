@@ -273,6 +273,12 @@ async fn suite(pds: TestPds) {
     assert_eq!(v["rotationKeys"][0].as_str(), Some(pds.state.identity.rotation_did_key().as_str()));
     assert!(v["verificationMethods"]["atproto"].as_str().is_some_and(|k| k.starts_with("did:key:")), "{v}");
 
+    let (s, v) = get(&pds, "com.atproto.server.checkAccountStatus", &access).await;
+    assert_eq!((s, v["activated"].as_bool(), v["validDid"].as_bool()), (StatusCode::OK, Some(true), Some(true)), "{v}");
+    assert_eq!(v["indexedRecords"].as_i64(), Some(2), "alice wrote 2 posts: {v}");
+    assert!(v["repoBlocks"].as_i64().is_some_and(|n| n >= 3), "commit, MST node, record: {v}");
+    assert!(v["repoCommit"].as_str().is_some_and(|c| c.starts_with("bafy")), "{v}");
+
     // Lifecycle by the account itself: deactivate, reactivate, delete (password-confirmed).
     let (s, _) = post(&pds, "com.atproto.server.deactivateAccount", &json!({}), Some(&access)).await;
     assert_eq!(s, StatusCode::OK);

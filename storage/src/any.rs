@@ -10,7 +10,7 @@ use crate::postgres::{PgStore, PostgresBackend};
 use crate::sqlite::{SqliteBackend, SqliteStore};
 use crate::{
     Account, AccountStore, AccountUpdate, AppPassword, DomainName, InviteCode, NewAccount, RefreshToken,
-    RegistrationMode, SessionStore, StorageError, TenantBackend, TenantInfo, TenantStatus,
+    RegistrationMode, RepoCounts, RepoStats, SessionStore, StorageError, TenantBackend, TenantInfo, TenantStatus,
 };
 
 /// The SQLite or the Postgres backend.
@@ -200,6 +200,12 @@ impl SessionStore for AnyStore {
 
     async fn set_registration_mode(&self, mode: Option<RegistrationMode>) -> Result<(), StorageError> {
         dispatch!(self, s => s.set_registration_mode(mode).await)
+    }
+}
+
+impl RepoStats for AnyStore {
+    async fn repo_counts(&self, did: &Did) -> Result<RepoCounts, StorageError> {
+        dispatch!(self, s => s.repo_counts(did).await)
     }
 }
 

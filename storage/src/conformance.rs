@@ -727,7 +727,7 @@ pub async fn account_suite<B: TenantBackend>(backend: &B) {
 /// (migration 0004): single-use rotation, expiry, revocation of an app
 /// password's sessions, tenant isolation, removal with the domain.
 pub async fn session_suite<B: TenantBackend>(backend: &B) {
-    use crate::{AppPassword, InviteCode, RefreshToken, RegistrationMode, SessionStore};
+    use crate::{AppPassword, InviteCode, RefreshToken, RegistrationMode, RepoStats, SessionStore};
     let (domain, other) = (fresh_domain(), fresh_domain());
     backend.create_tenant(&domain).await.expect("create tenant");
     backend.create_tenant(&other).await.expect("create other tenant");
@@ -793,6 +793,10 @@ pub async fn session_suite<B: TenantBackend>(backend: &B) {
     new.email = Some("Alice@Example.com".into());
     store.create_account(&new, &genesis).await.expect("create account");
     assert_eq!(store.find_did_by_email("alice@example.COM").await.expect("email"), Some(alice.clone()));
+    let counts = store.repo_counts(&alice).await.expect("counts");
+    assert_eq!(counts.blocks, i64::try_from(genesis.blocks.len()).expect("count"), "genesis blocks");
+    assert_eq!(counts.records, 0);
+    assert_eq!(store.repo_counts(&bob).await.expect("counts"), crate::RepoCounts::default());
     assert_eq!(store.find_did_by_email("nobody@example.com").await.expect("email"), None);
     assert_eq!(other_store.find_did_by_email("alice@example.com").await.expect("email"), None);
 

@@ -25,6 +25,7 @@ pub mod memory;
 pub mod postgres;
 mod session;
 pub mod sqlite;
+mod stats;
 mod tenant;
 
 pub use account::{Account, AccountRole, AccountStatus, AccountStore, AccountUpdate, NewAccount};
@@ -32,4 +33,5 @@ pub use any::{AnyBackend, AnyStore};
 pub use domain::{DomainName, TENANT_DB_PREFIX};
 pub use error::StorageError;
 pub use session::{AppPassword, InviteCode, RefreshToken, RegistrationMode, SessionStore};
+pub use stats::{RepoCounts, RepoStats};
 pub use tenant::{TenantBackend, TenantInfo, TenantStatus};

@@ -5,7 +5,7 @@ use std::future::Future;
 use primal_pds_engine::store::RepoStore;
 use primal_pds_engine::syntax::{Did, Handle};
 
-use crate::{AccountStore, DomainName, SessionStore, StorageError};
+use crate::{AccountStore, DomainName, RepoStats, SessionStore, StorageError};
 
 /// Whether a hosted domain is served.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -58,7 +58,7 @@ pub struct TenantInfo {
 /// DIDs they host) in the management database.
 pub trait TenantBackend: Send + Sync {
     /// The repo and account store of one tenant. Cheap to clone; clones share connections.
-    type Store: RepoStore + AccountStore + SessionStore + Clone + Send + Sync + 'static;
+    type Store: RepoStore + AccountStore + SessionStore + RepoStats + Clone + Send + Sync + 'static;
 
     /// Create the tenant's database, apply migrations, and record it.
     /// Fails with [`StorageError::TenantExists`] if recorded already. A

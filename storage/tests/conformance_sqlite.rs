@@ -292,7 +292,8 @@ async fn accounts_of_old_tenants_get_ids() {
 
     let backend = open(dir.path()).await;
     let store = backend.tenant_store(&domain).await.expect("store");
-    assert_eq!(applied_migrations(&path).await, [1, 2]);
+    let applied = applied_migrations(&path).await;
+    assert!(applied.starts_with(&[1, 2]), "not upgraded through 0002: {applied:?}");
     let mut ids = Vec::new();
     for did in [&dids[1], &dids[2], &dids[0]] {
         let account = store.get_account(did).await.expect("get").expect("account kept");

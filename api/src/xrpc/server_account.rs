@@ -1,5 +1,6 @@
 //! `com.atproto.server` account lifecycle by the account itself:
-//! activateAccount, deactivateAccount, deleteAccount (password-confirmed).
+//! activateAccount, deactivateAccount, checkAccountStatus, deleteAccount
+//! (password-confirmed).
 
 use std::sync::Arc;
 
@@ -8,12 +9,13 @@ use poem::http::StatusCode;
 use poem::web::Data;
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
-use primal_pds_storage::{AccountRole, AccountStatus, AccountStore, AccountUpdate, SessionStore};
+use primal_pds_engine::store::RootStore;
+use primal_pds_storage::{AccountRole, AccountStatus, AccountStore, AccountUpdate, RepoStats, SessionStore};
 
 use crate::auth::session::{authenticate, authenticate_full};
 use crate::error::XrpcError;
 use crate::passwords::verify_password;
-use crate::repo_access::storage_error;
+use crate::repo_access::{INTERNAL, storage_error};
 use crate::state::AppState;
 use crate::xrpc::server_session::SessionTags;
 
@@ -43,6 +45,30 @@ impl std::fmt::Debug for DeleteAccountInput {
     }
 }
 
+/// Output of checkAccountStatus.
+#[derive(Debug, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct CheckAccountStatusOutput {
+    /// Whether the account is active.
+    pub activated: bool,
+    /// Whether its DID is hosted here (always true for a session of it).
+    pub valid_did: bool,
+    /// The current commit's CID.
+    pub repo_commit: String,
+    /// The current commit's rev.
+    pub repo_rev: String,
+    /// Blocks stored for the repository.
+    pub repo_blocks: i64,
+    /// Records in the records index.
+    pub indexed_records: i64,
+    /// Private state values (none here).
+    pub private_state_values: i64,
+    /// Blobs the records reference (blobs are not stored yet: 0).
+    pub expected_blobs: i64,
+    /// Blobs imported (0).
+    pub imported_blobs: i64,
+}
+
 /// The account lifecycle API group.
 pub struct AccountLifecycleApi;
 
@@ -59,6 +85,32 @@ impl AccountLifecycleApi {
             updated.map_err(storage_error)?;
         }
         Ok(())
+    }
+
+    /// The account's status and repository size (its own session).
+    #[oai(path = "/xrpc/com.atproto.server.checkAccountStatus", method = "get")]
+    async fn check_account_status(
+        &self,
+        state: Data<&Arc<AppState>>,
+        req: &Request,
+    ) -> Result<Json<CheckAccountStatusOutput>, XrpcError> {
+        let session = authenticate(&state, req).await?;
+        let root = session.store.get_root(&session.did).await.map_err(|e| XrpcError::internal(INTERNAL, &e))?;
+        let Some(root) = root else {
+            return Err(XrpcError::internal(INTERNAL, &format!("account {} has no repo root", session.did)));
+        };
+        let counts = session.store.repo_counts(&session.did).await.map_err(storage_error)?;
+        Ok(Json(CheckAccountStatusOutput {
+            activated: session.account.status == AccountStatus::Active,
+            valid_did: true,
+            repo_commit: root.commit.to_string(),
+            repo_rev: root.rev.to_string(),
+            repo_blocks: counts.blocks,
+            indexed_records: counts.records,
+            private_state_values: 0,
+            expected_blobs: 0,
+            imported_blobs: 0,
+        }))
     }
 
     /// Deactivate the account (its own password session); its repo is then not served.

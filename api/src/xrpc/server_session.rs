@@ -260,6 +260,16 @@ async fn find_login_account(
     Ok(store.get_account(&did).await.map_err(storage_error)?.map(|a| (domain, store, a)))
 }
 
+/// Verify `password` against a throwaway argon2id hash (made once): the
+/// cost of a real verification, for logins that name no account.
+async fn burn_a_verification(password: &str) {
+    static DUMMY: tokio::sync::OnceCell<Option<String>> = tokio::sync::OnceCell::const_new();
+    let hash = DUMMY.get_or_init(|| async { hash_password("no account has this password").await.ok() }).await;
+    if let Some(hash) = hash {
+        let _ = verify_password(password, hash).await;
+    }
+}
+
 /// Sign a new access token and store and sign a new refresh token (or, with
 /// `rotating`, replace that refresh token atomically).
 pub async fn issue_session(
@@ -381,6 +391,8 @@ impl SessionApi {
             return Err(login_failed());
         }
         let Some((domain, store, account)) = find_login_account(&state, req, &input.identifier).await? else {
+            // As slow as a wrong password, so timing does not tell which accounts exist.
+            burn_a_verification(&input.password).await;
             return Err(login_failed());
         };
         let Some((scope, app)) = check_password(&store, &account, &input.password).await? else {

@@ -12,7 +12,7 @@ use super::keys::Namespace;
 use super::{BlockCache, CacheError};
 use crate::{
     Account, AccountStore, AccountUpdate, AppPassword, InviteCode, NewAccount, RefreshToken, RegistrationMode,
-    SessionStore, StorageError,
+    RepoCounts, RepoStats, SessionStore, StorageError,
 };
 
 /// A [`RepoStore`] whose block reads (`get`, `get_many`, `has`) try the
@@ -299,5 +299,12 @@ impl<S: SessionStore> SessionStore for CachedStore<S> {
 
     async fn set_registration_mode(&self, mode: Option<RegistrationMode>) -> Result<(), StorageError> {
         self.inner.set_registration_mode(mode).await
+    }
+}
+
+/// Counts pass through (the cache holds no rows of its own).
+impl<S: RepoStats> RepoStats for CachedStore<S> {
+    async fn repo_counts(&self, did: &Did) -> Result<RepoCounts, StorageError> {
+        self.inner.repo_counts(did).await
     }
 }

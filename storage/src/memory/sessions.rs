@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 use primal_pds_engine::syntax::Did;
 
 use super::tenant::MemoryTenant;
-use crate::{AppPassword, InviteCode, RefreshToken, RegistrationMode, SessionStore, StorageError};
+use crate::{
+    AppPassword, InviteCode, RefreshToken, RegistrationMode, RepoCounts, RepoStats, SessionStore, StorageError,
+};
 
 /// The session tables of one in-memory tenant.
 #[derive(Debug, Default)]
@@ -126,5 +128,14 @@ impl SessionStore for MemoryTenant {
     async fn set_registration_mode(&self, mode: Option<RegistrationMode>) -> Result<(), StorageError> {
         self.sessions().registration = mode;
         Ok(())
+    }
+}
+
+impl RepoStats for MemoryTenant {
+    async fn repo_counts(&self, did: &Did) -> Result<RepoCounts, StorageError> {
+        let repos = self.repos();
+        let blocks = i64::try_from(repos.block_count(did)).unwrap_or(i64::MAX);
+        let records = i64::try_from(repos.records(did).len()).unwrap_or(i64::MAX);
+        Ok(RepoCounts { blocks, records })
     }
 }

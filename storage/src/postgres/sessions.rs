@@ -9,7 +9,9 @@ use crate::session::{
     APP_PASSWORD_COLUMNS, AppPasswordRow, REFRESH_COLUMNS, REGISTRATION_KEY, RefreshRow, app_password_from_row,
     mode_from_value, refresh_from_row,
 };
-use crate::{AppPassword, InviteCode, RefreshToken, RegistrationMode, SessionStore, StorageError};
+use crate::{
+    AppPassword, InviteCode, RefreshToken, RegistrationMode, RepoCounts, RepoStats, SessionStore, StorageError,
+};
 
 /// A unique violation becomes [`StorageError::Conflict`] about `what`.
 fn conflict(e: sqlx::Error, what: &str) -> StorageError {
@@ -214,5 +216,18 @@ impl SessionStore for PgStore {
             }
         }
         Ok(())
+    }
+}
+
+impl RepoStats for PgStore {
+    async fn repo_counts(&self, did: &Did) -> Result<RepoCounts, StorageError> {
+        let lease = self.lease_pool().await?;
+        let (blocks, records): (i64, i64) = sqlx::query_as(
+            "SELECT (SELECT count(*) FROM repo_blocks WHERE did = $1), (SELECT count(*) FROM records WHERE did = $1)",
+        )
+        .bind(did.as_str())
+        .fetch_one(lease.pool())
+        .await?;
+        Ok(RepoCounts { blocks, records })
     }
 }
