@@ -402,6 +402,17 @@ async fn signup_suite(pds: TestPds) {
     let (s, v) = post(&pds, "host.primal.pds.setDomainRegistration", &set_mode("open"), Some(admin)).await;
     assert_eq!((s, v["registration"].as_str()), (StatusCode::OK, Some("open")), "{v}");
 
+    let described = |pds: &TestPds| {
+        let host = d.to_string();
+        let url = pds.xrpc("com.atproto.server.describeServer");
+        let http = pds.http.clone();
+        async move {
+            let v: Value = http.get(url).header("host", host).send().await.unwrap().json().await.unwrap();
+            v["inviteCodeRequired"].as_bool()
+        }
+    };
+    assert_eq!(described(&pds).await, Some(false), "describeServer does not follow the domain's mode");
+
     // Open: anybody signs up (bare name through the Host, or the full handle) and gets a working session.
     let (s, v, _) =
         call(&pds, true, "com.atproto.server.createAccount", Some(&signup("first", None)), None, Some(d.as_str()))
@@ -440,6 +451,7 @@ async fn signup_suite(pds: TestPds) {
 
     // Invite-only: a code, used once.
     post(&pds, "host.primal.pds.setDomainRegistration", &set_mode("invite"), Some(admin)).await;
+    assert_eq!(described(&pds).await, Some(true));
     let (s, v) = post(&pds, "com.atproto.server.createAccount", &signup(&full("second"), None), None).await;
     assert_eq!((s, err(&v)), (StatusCode::BAD_REQUEST, "InvalidInviteCode"), "{v}");
     let (s, _) =

@@ -10,7 +10,7 @@ use poem::Request;
 use poem::web::Data;
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi, Tags};
-use primal_pds_storage::TenantStatus;
+use primal_pds_storage::{TenantBackend, TenantStatus};
 
 use crate::error::XrpcError;
 use crate::repo_access::storage_error;
@@ -79,6 +79,10 @@ impl DescribeServerApi {
         };
         let invite_code_required = !state.config.registration_open;
         if let Some(tenant) = served {
+            // The domain's own sign-up mode (see `server_signup`): only `open` needs no code.
+            let store = state.backend.tenant_store(&tenant.domain).await.map_err(storage_error)?;
+            let mode = crate::xrpc::server_signup::registration_mode(&state, &store).await?;
+            let invite_code_required = mode != primal_pds_storage::RegistrationMode::Open;
             return Ok(Json(DescribeServerOutput {
                 did: format!("did:web:{}", tenant.domain),
                 available_user_domains: vec![format!(".{}", tenant.domain)],
