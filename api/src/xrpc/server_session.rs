@@ -260,6 +260,17 @@ async fn find_login_account(
     Ok(store.get_account(&did).await.map_err(storage_error)?.map(|a| (domain, store, a)))
 }
 
+/// A permit to verify a login password: at most twice the CPU count run
+/// at once; the others wait their turn (the rate limits bound the queue).
+async fn login_permit() -> Result<tokio::sync::SemaphorePermit<'static>, XrpcError> {
+    static PERMITS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    let permits = PERMITS.get_or_init(|| {
+        let cpus = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
+        tokio::sync::Semaphore::new(cpus * 2)
+    });
+    permits.acquire().await.map_err(|e| XrpcError::internal(INTERNAL, &e))
+}
+
 /// Verify `password` against a throwaway argon2id hash (made once): the
 /// cost of a real verification, for logins that name no account.
 async fn burn_a_verification(password: &str) {
@@ -390,6 +401,8 @@ impl SessionApi {
         if input.password.is_empty() || input.password.len() > 1024 {
             return Err(login_failed());
         }
+        // Bound the logins verifying at once (each argon2 run takes 19 MiB and a core).
+        let _permit = login_permit().await?;
         let Some((domain, store, account)) = find_login_account(&state, req, &input.identifier).await? else {
             // As slow as a wrong password, so timing does not tell which accounts exist.
             burn_a_verification(&input.password).await;
