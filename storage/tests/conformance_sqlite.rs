@@ -508,6 +508,7 @@ async fn large_commits_span_many_statements() {
         removed_blocks: Vec::new(),
         released_records: Vec::new(),
         records: (0..1_000).map(|i| record(i, Some(cids[i]))).collect(),
+        events: Vec::new(),
     };
     store.apply_commit(&write).await.expect("first large commit");
     assert_eq!(store.get_many(&did, &cids).await.expect("get_many").len(), 9_000);
@@ -523,6 +524,7 @@ async fn large_commits_span_many_statements() {
         // Record 700 still uses block 700: releasing it must keep it.
         released_records: cids[..600].iter().chain(&cids[700..701]).copied().collect(),
         records: (0..600).map(|i| record(i, None)).collect(),
+        events: Vec::new(),
     };
     let lost = store.apply_commit(&CommitWrite { expected: Some(cids[2]), ..write.clone() }).await;
     assert!(matches!(lost, Err(StoreError::RootConflict(_))), "{lost:?}");
@@ -570,6 +572,7 @@ async fn racing_commits_in_one_group_keep_their_own_outcome() {
                         rkey: format!("r{round}-{racer}"),
                         cid: Some(cid),
                     }],
+                    events: Vec::new(),
                 };
                 let store = store.clone();
                 tokio::spawn(async move { (cid, store.apply_commit(&write).await) })

@@ -176,6 +176,7 @@ impl RootStore for PgStore {
             removed_blocks: Vec::new(),
             released_records: Vec::new(),
             records: Vec::new(),
+            events: Vec::new(),
         };
         self.apply_commit(&write).await
     }
