@@ -38,6 +38,9 @@ pub struct Config {
     pub traefik: Option<TraefikConfig>,
     /// How long firehose events are kept, in hours (`firehoseRetentionHours`, default 72).
     pub firehose_retention_hours: u64,
+    /// Events a firehose subscriber may fall behind before it gets
+    /// `ConsumerTooSlow` (`firehoseSubscriberBuffer`, default 500).
+    pub firehose_subscriber_buffer: usize,
     /// Secret that encrypts signing keys at rest (`keyEncryptionKey`; generated
     /// and persisted under `data_dir` when absent).
     pub key_encryption_key: Option<Secret>,
@@ -99,6 +102,7 @@ impl Config {
             data_dir,
             traefik: None,
             firehose_retention_hours: 72,
+            firehose_subscriber_buffer: 500,
             key_encryption_key: None,
         }
     }

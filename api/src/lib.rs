@@ -10,6 +10,7 @@
 pub mod app;
 pub mod config;
 pub mod error;
+pub mod firehose;
 pub mod identity;
 pub mod lexicons;
 pub mod record_input;

@@ -8,6 +8,7 @@ use primal_pds_engine::syntax::TidClock;
 use primal_pds_storage::{AnyBackend, DomainName, StorageError, TenantBackend, TenantInfo, TenantStatus};
 
 use crate::config::Config;
+use crate::firehose::Firehose;
 use crate::identity::Identity;
 use crate::repo_locks::RepoLocks;
 use crate::traefik::TraefikWriter;
@@ -32,6 +33,8 @@ pub struct AppState {
     pub identity: Identity,
     /// The Traefik file writer, when `traefikConfigDir` is set (see [`AppState::sync_traefik`]).
     pub traefik: Option<TraefikWriter>,
+    /// Live firehose events and the sequencer's work queue.
+    pub firehose: Firehose,
     domains: RwLock<Option<(Instant, BTreeMap<DomainName, TenantInfo>)>>,
 }
 
@@ -39,6 +42,7 @@ impl AppState {
     /// State over an opened backend and identity services.
     pub fn new(config: Config, backend: AnyBackend, identity: Identity) -> AppState {
         let traefik = config.traefik.clone().map(TraefikWriter::new);
+        let firehose = Firehose::new(config.firehose_subscriber_buffer);
         AppState {
             config,
             backend,
@@ -46,6 +50,7 @@ impl AppState {
             repo_locks: RepoLocks::new(),
             identity,
             traefik,
+            firehose,
             domains: RwLock::new(None),
         }
     }

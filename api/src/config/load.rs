@@ -38,6 +38,8 @@ pub const DEFAULT_DB_NAME: &str = "primal_pds";
 pub const DEFAULT_SSL_MODE: &str = "disable";
 /// `firehoseRetentionHours` when unset.
 pub const DEFAULT_FIREHOSE_RETENTION_HOURS: u64 = 72;
+/// `firehoseSubscriberBuffer` when unset.
+pub const DEFAULT_FIREHOSE_SUBSCRIBER_BUFFER: usize = 500;
 /// `traefikEntryPoint` when unset.
 pub const DEFAULT_TRAEFIK_ENTRY_POINT: &str = "https";
 /// `traefikCertResolver` when unset.
@@ -81,6 +83,8 @@ pub mod field {
     pub const DB_SSL_MODE: &str = "dbSslMode";
     /// Firehose retention.
     pub const FIREHOSE_RETENTION_HOURS: &str = "firehoseRetentionHours";
+    /// Events a firehose subscriber may fall behind before it is cut off.
+    pub const FIREHOSE_SUBSCRIBER_BUFFER: &str = "firehoseSubscriberBuffer";
     /// Traefik router entry point.
     pub const TRAEFIK_ENTRY_POINT: &str = "traefikEntryPoint";
     /// Traefik certificate resolver.
@@ -93,7 +97,7 @@ pub mod field {
     pub const STORAGE: &str = "storage";
 
     /// Every field, Go's first.
-    pub const ALL: [&str; 21] = [
+    pub const ALL: [&str; 22] = [
         DB_CONN,
         DB_NAME,
         DB_USER,
@@ -110,6 +114,7 @@ pub mod field {
         MAX_CONNECTIONS,
         DB_SSL_MODE,
         FIREHOSE_RETENTION_HOURS,
+        FIREHOSE_SUBSCRIBER_BUFFER,
         TRAEFIK_ENTRY_POINT,
         TRAEFIK_CERT_RESOLVER,
         TRAEFIK_SERVICE_URL,
@@ -240,6 +245,7 @@ impl Config {
             storage: draft.storage,
             traefik: draft.traefik,
             firehose_retention_hours: draft.firehose_retention_hours,
+            firehose_subscriber_buffer: draft.firehose_subscriber_buffer,
             key_encryption_key: draft.key_encryption_key,
         };
         Ok(LoadedConfig { config, file, generated_admin_key })
@@ -396,6 +402,7 @@ struct Draft {
     storage: StorageConfig,
     traefik: Option<TraefikConfig>,
     firehose_retention_hours: u64,
+    firehose_subscriber_buffer: usize,
     key_encryption_key: Option<Secret>,
 }
 
@@ -413,6 +420,13 @@ impl Draft {
         if firehose_retention_hours == 0 {
             return Err(ConfigError::invalid(FIREHOSE_RETENTION_HOURS, "must be at least 1".into()));
         }
+        let firehose_subscriber_buffer = match f.u64(FIREHOSE_SUBSCRIBER_BUFFER)? {
+            None => DEFAULT_FIREHOSE_SUBSCRIBER_BUFFER,
+            Some(n) if (1..=1_000_000).contains(&n) => n as usize,
+            Some(_) => {
+                return Err(ConfigError::invalid(FIREHOSE_SUBSCRIBER_BUFFER, "must be 1 to 1,000,000".into()));
+            }
+        };
         let traefik = match f.string(TRAEFIK_CONFIG_DIR)? {
             None => None,
             Some(dir) => {
@@ -443,6 +457,7 @@ impl Draft {
             data_dir,
             traefik,
             firehose_retention_hours,
+            firehose_subscriber_buffer,
             key_encryption_key: f.secret(KEY_ENCRYPTION_KEY)?,
         })
     }
