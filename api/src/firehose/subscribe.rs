@@ -75,7 +75,8 @@ pub async fn subscribe_repos(req: &Request, ws: WebSocket, Data(state): Data<&Ar
         let (mut sink, mut incoming) = socket.split();
         let (queue, mut frames) = mpsc::channel::<Out>(state.firehose.buffer());
         let closed = Arc::new(AtomicBool::new(false));
-        let feeder = tokio::spawn(feed(state.clone(), cursor, queue, closed.clone()));
+        let too_slow = Arc::new(AtomicBool::new(false));
+        let feeder = tokio::spawn(feed(state.clone(), cursor, queue, closed.clone(), too_slow.clone()));
         // Frames from the client are ignored; reading them notices a close.
         let reader_closed = closed.clone();
         let reader = tokio::spawn(async move {
@@ -88,6 +89,8 @@ pub async fn subscribe_repos(req: &Request, ws: WebSocket, Data(state): Data<&Ar
         });
         while let Some(out) = frames.recv().await {
             let (bytes, last) = match out {
+                // Cut off: what is still queued is dropped, the error goes next.
+                Out::Frame(_) if too_slow.load(Ordering::Acquire) => continue,
                 Out::Frame(bytes) => (bytes, false),
                 Out::Fatal(bytes) => (bytes, true),
             };
@@ -105,7 +108,13 @@ pub async fn subscribe_repos(req: &Request, ws: WebSocket, Data(state): Data<&Ar
 }
 
 /// Fill the queue: replay, then live (see the module docs).
-async fn feed(state: Arc<AppState>, cursor: Option<i64>, queue: mpsc::Sender<Out>, closed: Arc<AtomicBool>) {
+async fn feed(
+    state: Arc<AppState>,
+    cursor: Option<i64>,
+    queue: mpsc::Sender<Out>,
+    closed: Arc<AtomicBool>,
+    too_slow: Arc<AtomicBool>,
+) {
     let fatal = |error: &str, message: &str| Out::Fatal(error_frame(error, message));
     let mut last = match cursor {
         None => i64::MAX,
@@ -150,8 +159,8 @@ async fn feed(state: Arc<AppState>, cursor: Option<i64>, queue: mpsc::Sender<Out
                 match queue.try_send(Out::Frame(event.frame)) {
                     Ok(()) => {}
                     Err(mpsc::error::TrySendError::Full(_)) => {
-                        // The writer will send this after what it is sending now.
-                        closed.store(true, Ordering::Release);
+                        // The writer sends this after what it is sending now.
+                        too_slow.store(true, Ordering::Release);
                         let _ = queue.send(fatal("ConsumerTooSlow", "Stream consumer too slow")).await;
                         return;
                     }
