@@ -19,7 +19,7 @@ use crate::memory::now_millis;
 use crate::{EventLog, EventOutbox, StorageError};
 
 /// The advisory lock key of appends ("fireh" in ASCII).
-pub const APPEND_LOCK: i64 = 0x6669_7265_68;
+pub const APPEND_LOCK: i64 = 0x0066_6972_6568;
 
 /// The channel of new-event notifications (payload: the highest new `seq`).
 pub const NOTIFY_CHANNEL: &str = "primal_pds_firehose";
