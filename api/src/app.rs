@@ -11,6 +11,7 @@ use crate::error::to_xrpc_response;
 use crate::state::AppState;
 use crate::xrpc::describe_server::DescribeServerApi;
 use crate::xrpc::identity::IdentityApi;
+use crate::xrpc::management::ManagementApi;
 use crate::xrpc::repo::RepoApi;
 use crate::xrpc::server_info::ServerInfoApi;
 use crate::xrpc::sync::SyncApi;
@@ -18,8 +19,7 @@ use crate::xrpc::sync::SyncApi;
 /// Every API group, combined (the order is the order in the docs). Add a
 /// group here, one per line.
 fn apis() -> impl OpenApi {
-    // A tuple of groups once there are several: (ServerInfoApi, ManagementApi, ...).
-    (ServerInfoApi, DescribeServerApi, IdentityApi, RepoApi, SyncApi)
+    (ServerInfoApi, ManagementApi, DescribeServerApi, IdentityApi, RepoApi, SyncApi)
 }
 
 /// The OpenAPI service with every endpoint.

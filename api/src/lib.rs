@@ -7,14 +7,18 @@
 //! [`server`] runs it with graceful shutdown.
 #![deny(missing_docs)]
 
+pub mod accounts;
+pub mod admin_auth;
 pub mod app;
 pub mod config;
 pub mod error;
 pub mod firehose;
 pub mod identity;
 pub mod lexicons;
+pub mod passwords;
 pub mod record_input;
 pub mod repo_access;
+pub mod repo_cache;
 pub mod repo_locks;
 pub mod secret;
 pub mod server;

@@ -97,13 +97,27 @@ impl AppState {
     /// account's status (callers check it with [`RepoTarget::ensure_active`]).
     /// 400 `RepoNotFound` when there is none.
     pub async fn resolve_repo(&self, id: &AtIdentifier) -> Result<RepoTarget, XrpcError> {
+        let cached_did = match id {
+            AtIdentifier::Did(did) => Some(did.clone()),
+            AtIdentifier::Handle(handle) => self.repo_cache.get_handle(handle),
+        };
+        let served_domains = self.domains().await.map_err(storage_error)?;
+        if let Some((domain, account)) = cached_did.as_ref().and_then(|did| self.repo_cache.get(did))
+            && served_domains.get(&domain).map(|t| t.status) == Some(TenantStatus::Active)
+            && let Ok(store) = self.backend.tenant_store(&domain).await
+        {
+            return Ok(RepoTarget { did: account.did.clone(), domain, store, account });
+        }
         let (did, domain) = match id {
             AtIdentifier::Did(did) => match self.backend.resolve_did(did).await.map_err(storage_error)? {
                 Some(domain) => (did.clone(), domain),
                 None => return Err(repo_not_found(id.as_str())),
             },
             AtIdentifier::Handle(handle) => match self.backend.resolve_handle(handle).await.map_err(storage_error)? {
-                Some(found) => found,
+                Some(found) => {
+                    self.repo_cache.put_handle(handle, &found.0);
+                    found
+                }
                 None => return Err(repo_not_found(id.as_str())),
             },
         };
@@ -119,6 +133,7 @@ impl AppState {
         };
         let account = store.get_account(&did).await.map_err(storage_error)?;
         let Some(account) = account else { return Err(repo_not_found(id.as_str())) };
+        self.repo_cache.put(&domain, &account);
         Ok(RepoTarget { did, domain, store, account })
     }
 

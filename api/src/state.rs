@@ -10,6 +10,7 @@ use primal_pds_storage::{AnyBackend, DomainName, StorageError, TenantBackend, Te
 use crate::config::Config;
 use crate::firehose::Firehose;
 use crate::identity::Identity;
+use crate::repo_cache::RepoCache;
 use crate::repo_locks::RepoLocks;
 use crate::traefik::TraefikWriter;
 
@@ -29,6 +30,8 @@ pub struct AppState {
     pub clock: TidClock,
     /// Per-repo write serialization.
     pub repo_locks: RepoLocks,
+    /// Where each repository lives and its account row, for a few seconds.
+    pub repo_cache: RepoCache,
     /// Signing keys at rest, the PLC rotation key, DID creation.
     pub identity: Identity,
     /// The Traefik file writer, when `traefikConfigDir` is set (see [`AppState::sync_traefik`]).
@@ -48,6 +51,7 @@ impl AppState {
             backend,
             clock: TidClock::new(),
             repo_locks: RepoLocks::new(),
+            repo_cache: RepoCache::new(),
             identity,
             traefik,
             firehose,
@@ -71,6 +75,7 @@ impl AppState {
 
     /// Forget the cached domain list (call after every domain change).
     pub fn invalidate_domains(&self) {
+        self.repo_cache.clear();
         *self.domains.write().unwrap_or_else(|p| p.into_inner()) = None;
     }
 

@@ -106,6 +106,7 @@ async fn main() -> Result<(), Error> {
     let writes: usize = env_or("PRIMAL_PDS_LOAD_WRITES", 8000);
     let seconds: u64 = env_or("PRIMAL_PDS_LOAD_SECONDS", 10);
     let server = std::env::var("PRIMAL_PDS_LOAD_SERVER").unwrap_or_else(|_| "target/release/primal-pds".into());
+    let server = std::fs::canonicalize(&server).map_err(|e| format!("server binary {server}: {e}"))?;
     let data = tempfile::tempdir()?;
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let admin = format!("load-{}", std::process::id());
@@ -133,7 +134,7 @@ async fn main() -> Result<(), Error> {
         }
         Err(_) => "sqlite",
     };
-    let process = ServerProcess { child: command.spawn().map_err(|e| format!("starting {server}: {e}"))? };
+    let process = ServerProcess { child: command.spawn().map_err(|e| format!("starting {}: {e}", server.display()))? };
     let pid = process.child.id();
     let pds = Arc::new(Pds {
         http: reqwest::Client::builder().pool_max_idle_per_host(concurrency * 2).build()?,
@@ -270,7 +271,10 @@ async fn main() -> Result<(), Error> {
         pds.post("host.primal.pds.addDomain", json!({ "domain": format!("load{d}.test") })).await?;
     }
     tokio::time::sleep(Duration::from_secs(3)).await;
-    println!("idle with 100 tenants: RSS {:?} KiB", rss_kib(pid, "VmRSS:"));
+    println!("100 tenants, 3 s after the last was added: RSS {:?} KiB", rss_kib(pid, "VmRSS:"));
+    // Idle connections close after 60 s.
+    tokio::time::sleep(Duration::from_secs(65)).await;
+    println!("100 tenants, idle 68 s: RSS {:?} KiB", rss_kib(pid, "VmRSS:"));
 
     if backend == "postgres" {
         for d in 0..100 {

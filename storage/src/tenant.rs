@@ -38,6 +38,8 @@ impl TenantStatus {
 /// A hosted domain as the management database records it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TenantInfo {
+    /// Sequential id of the `domains` row (creation order).
+    pub id: i64,
     /// The domain.
     pub domain: DomainName,
     /// Name of its database (or database file stem).
@@ -48,6 +50,8 @@ pub struct TenantInfo {
     pub status: TenantStatus,
     /// Creation time, milliseconds since the Unix epoch.
     pub created_at: i64,
+    /// Last status change, milliseconds since the Unix epoch.
+    pub updated_at: i64,
 }
 
 /// Creates, opens and removes tenant databases, and records them (and the

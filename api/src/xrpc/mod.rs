@@ -4,6 +4,8 @@
 pub mod body_limit;
 pub mod describe_server;
 pub mod identity;
+pub mod management;
+pub mod management_types;
 pub mod params;
 pub mod repo;
 pub mod server_info;

@@ -142,6 +142,9 @@ impl TestPds {
         let store = self.state.backend.tenant_store(&account.domain).await.expect("tenant store");
         let update = AccountUpdate { status: Some(status), ..AccountUpdate::default() };
         store.update_account(&account.did, &update).await.expect("update account");
+        // What every status-changing path of the server does (the repo cache
+        // would otherwise serve the old row for a few seconds).
+        self.state.repo_cache.forget(&account.did);
     }
 
     /// `<base>/xrpc/<nsid>`.

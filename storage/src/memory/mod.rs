@@ -26,6 +26,8 @@ struct State {
     routes: BTreeMap<Did, Route>,
     /// Handle → DID of every route.
     handles: BTreeMap<Handle, Did>,
+    /// Id of the last tenant created.
+    next_tenant_id: i64,
 }
 
 /// Tenants held in process memory; nothing survives the process.
@@ -58,12 +60,17 @@ impl TenantBackend for MemoryBackend {
         if state.tenants.contains_key(domain) {
             return Err(StorageError::TenantExists(domain.to_string()));
         }
+        let now = now_millis();
+        let id = state.next_tenant_id + 1;
+        state.next_tenant_id = id;
         let info = TenantInfo {
+            id,
             domain: domain.clone(),
             db_name: domain.db_name(),
             server: "memory".into(),
             status: TenantStatus::Active,
-            created_at: now_millis(),
+            created_at: now,
+            updated_at: now,
         };
         state.tenants.insert(domain.clone(), (info.clone(), MemoryTenant::new()));
         Ok(info)
@@ -102,6 +109,7 @@ impl TenantBackend for MemoryBackend {
         let (info, _) =
             state.tenants.get_mut(domain).ok_or_else(|| StorageError::TenantNotFound(domain.to_string()))?;
         info.status = status;
+        info.updated_at = now_millis();
         Ok(())
     }
 

@@ -11,12 +11,14 @@ use crate::memory::now_millis;
 use crate::{DomainName, StorageError, TenantInfo, TenantStatus};
 
 /// A `domains` row as selected below.
-type DomainRow = (String, String, String, String, i64);
+type DomainRow = (i64, String, String, String, String, i64, i64);
 
-fn tenant_info((domain, db_name, server, status, created_at): DomainRow) -> Result<TenantInfo, StorageError> {
+fn tenant_info(
+    (id, domain, db_name, server, status, created_at, updated_at): DomainRow,
+) -> Result<TenantInfo, StorageError> {
     let status = TenantStatus::parse(&status)
         .ok_or_else(|| StorageError::Config(format!("domains row {domain:?} has an unknown status {status:?}")))?;
-    Ok(TenantInfo { domain: DomainName::parse(&domain)?, db_name, server, status, created_at })
+    Ok(TenantInfo { id, domain: DomainName::parse(&domain)?, db_name, server, status, created_at, updated_at })
 }
 
 /// Tenants recorded per server name.
@@ -26,21 +28,21 @@ pub(crate) async fn tenants_per_server(conn: &mut PgConnection) -> Result<HashMa
     Ok(rows.into_iter().collect())
 }
 
-/// Insert the row of a new tenant; `false` when the domain (or its database
-/// name) is recorded already.
-pub(crate) async fn insert_domain(conn: &mut PgConnection, info: &TenantInfo) -> Result<bool, StorageError> {
-    let inserted = sqlx::query(
+/// Insert the row of a new tenant and return its id; `None` when the domain
+/// (or its database name) is recorded already.
+pub(crate) async fn insert_domain(conn: &mut PgConnection, info: &TenantInfo) -> Result<Option<i64>, StorageError> {
+    let inserted: Option<i64> = sqlx::query_scalar(
         "INSERT INTO domains (domain, db_name, server, status, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT DO NOTHING",
+         VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT DO NOTHING RETURNING id",
     )
     .bind(info.domain.as_str())
     .bind(&info.db_name)
     .bind(&info.server)
     .bind(info.status.as_str())
     .bind(info.created_at)
-    .execute(conn)
+    .fetch_optional(conn)
     .await?;
-    Ok(inserted.rows_affected() == 1)
+    Ok(inserted)
 }
 
 /// Forget a tenant; its routes go with it (ON DELETE CASCADE).
@@ -51,20 +53,23 @@ pub(crate) async fn delete_domain(pool: &PgPool, domain: &DomainName) -> Result<
 
 /// One tenant's row.
 pub(crate) async fn get_domain(pool: &PgPool, domain: &DomainName) -> Result<Option<TenantInfo>, StorageError> {
-    let row: Option<DomainRow> =
-        sqlx::query_as("SELECT domain, db_name, server, status, created_at FROM domains WHERE domain = $1")
-            .bind(domain.as_str())
-            .fetch_optional(pool)
-            .await?;
+    let row: Option<DomainRow> = sqlx::query_as(
+        "SELECT id, domain, db_name, server, status, created_at, updated_at FROM domains WHERE domain = $1",
+    )
+    .bind(domain.as_str())
+    .fetch_optional(pool)
+    .await?;
     row.map(tenant_info).transpose()
 }
 
 /// Every tenant, sorted by domain in byte order.
 pub(crate) async fn list_domains(pool: &PgPool) -> Result<Vec<TenantInfo>, StorageError> {
-    let rows: Vec<DomainRow> =
-        sqlx::query_as("SELECT domain, db_name, server, status, created_at FROM domains ORDER BY domain COLLATE \"C\"")
-            .fetch_all(pool)
-            .await?;
+    let rows: Vec<DomainRow> = sqlx::query_as(
+        "SELECT id, domain, db_name, server, status, created_at, updated_at FROM domains \
+             ORDER BY domain COLLATE \"C\"",
+    )
+    .fetch_all(pool)
+    .await?;
     rows.into_iter().map(tenant_info).collect()
 }
 

@@ -274,15 +274,18 @@ impl TenantBackend for PostgresBackend {
             return Err(StorageError::Config("no PostgreSQL server configured".into()));
         };
         let now = now_millis();
-        let info = TenantInfo {
+        let mut info = TenantInfo {
+            id: 0,
             domain: domain.clone(),
             db_name: db_name.clone(),
             server: server.name.clone(),
             status: TenantStatus::Active,
             created_at: now,
+            updated_at: now,
         };
-        if !management::insert_domain(&mut tx, &info).await? {
-            return Err(StorageError::TenantExists(domain.to_string()));
+        match management::insert_domain(&mut tx, &info).await? {
+            Some(id) => info.id = id,
+            None => return Err(StorageError::TenantExists(domain.to_string())),
         }
         ddl::create_database(server, &db_name, self.acquire_timeout).await?;
         let key = PoolKey { server: server_index, db_name: db_name.clone() };

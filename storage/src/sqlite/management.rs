@@ -18,6 +18,7 @@ fn tenant_info(row: &SqliteRow) -> Result<TenantInfo, StorageError> {
     let domain: String = row.try_get("domain")?;
     let status: String = row.try_get("status")?;
     Ok(TenantInfo {
+        id: row.try_get("id")?,
         domain: DomainName::parse(&domain)?,
         db_name: row.try_get("db_name")?,
         server: row.try_get("server")?,
@@ -25,6 +26,7 @@ fn tenant_info(row: &SqliteRow) -> Result<TenantInfo, StorageError> {
             StorageError::Database(sqlx::Error::Decode(format!("domain {domain} has unknown status {status:?}").into()))
         })?,
         created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
     })
 }
 
@@ -32,12 +34,14 @@ fn tenant_info(row: &SqliteRow) -> Result<TenantInfo, StorageError> {
 /// database name) is taken.
 pub(crate) async fn insert_domain(pools: &DbPools, domain: &DomainName) -> Result<TenantInfo, StorageError> {
     let now = now_millis();
-    let info = TenantInfo {
+    let mut info = TenantInfo {
+        id: 0,
         domain: domain.clone(),
         db_name: domain.db_name(),
         server: LOCAL_SERVER.to_owned(),
         status: TenantStatus::Active,
         created_at: now,
+        updated_at: now,
     };
     let inserted = sqlx::query(
         "INSERT INTO domains (domain, db_name, server, status, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
@@ -51,7 +55,10 @@ pub(crate) async fn insert_domain(pools: &DbPools, domain: &DomainName) -> Resul
     .execute(&pools.writer)
     .await;
     match inserted {
-        Ok(_) => Ok(info),
+        Ok(done) => {
+            info.id = done.last_insert_rowid();
+            Ok(info)
+        }
         Err(e) if e.as_database_error().is_some_and(|d| d.kind() == ErrorKind::UniqueViolation) => {
             Err(StorageError::TenantExists(domain.to_string()))
         }
@@ -61,18 +68,20 @@ pub(crate) async fn insert_domain(pools: &DbPools, domain: &DomainName) -> Resul
 
 /// One tenant's row, or `None`.
 pub(crate) async fn get_domain(pools: &DbPools, domain: &DomainName) -> Result<Option<TenantInfo>, StorageError> {
-    let row = sqlx::query("SELECT domain, db_name, server, status, created_at FROM domains WHERE domain = ?")
-        .bind(domain.as_str())
-        .fetch_optional(&pools.readers)
-        .await?;
+    let row =
+        sqlx::query("SELECT id, domain, db_name, server, status, created_at, updated_at FROM domains WHERE domain = ?")
+            .bind(domain.as_str())
+            .fetch_optional(&pools.readers)
+            .await?;
     row.as_ref().map(tenant_info).transpose()
 }
 
 /// Every tenant, sorted by domain.
 pub(crate) async fn list_domains(pools: &DbPools) -> Result<Vec<TenantInfo>, StorageError> {
-    let rows = sqlx::query("SELECT domain, db_name, server, status, created_at FROM domains ORDER BY domain")
-        .fetch_all(&pools.readers)
-        .await?;
+    let rows =
+        sqlx::query("SELECT id, domain, db_name, server, status, created_at, updated_at FROM domains ORDER BY domain")
+            .fetch_all(&pools.readers)
+            .await?;
     rows.iter().map(tenant_info).collect()
 }
 
