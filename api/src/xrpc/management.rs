@@ -364,7 +364,7 @@ impl ManagementApi {
         if status.is_none() && role.is_none() {
             return Err(XrpcError::invalid_request("at least one of status or role is required"));
         }
-        let Some(Found { store, account, .. }) = find_by_handle(&state, &handle).await? else {
+        let Some(Found { domain, store, account }) = find_by_handle(&state, &handle).await? else {
             return Err(account_not_found(handle.as_str()));
         };
         if account.role == AccountRole::Owner {
@@ -378,6 +378,8 @@ impl ManagementApi {
         let update = AccountUpdate { status, role, ..AccountUpdate::default() };
         let updated = store.update_account(&account.did, &update).await;
         state.repo_cache.forget(&account.did);
+        // A status change put an #account event in the tenant's outbox.
+        state.firehose.notify_tenant(&domain);
         let updated = match updated {
             Ok(updated) => updated,
             Err(StorageError::AccountNotFound(_)) => return Err(account_not_found(handle.as_str())),
