@@ -359,3 +359,72 @@ async fn sequencing_is_idempotent() {
     assert_eq!(backend.head_seq().await.expect("head"), first[4].seq);
     backend.close().await;
 }
+
+/// A cursor older than the retention window: `#info OutdatedCursor`, then
+/// every kept event; pruning keeps the newest event (the head `seq`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outdated_cursor_sqlite() {
+    let cluster = Cluster::sqlite(500);
+    let node = cluster.node().await;
+    let domain = add_domain(&node).await;
+    let mut live = Subscriber::connect(&node, None).await;
+    let account = add_account(&node, &domain, "old").await;
+    for i in 0..3 {
+        write(&node, &account.did, vec![create(&format!("o{i}"), 10)]).await;
+    }
+    let frames = live.until(WAIT, |f| f.len() >= 6).await;
+    let head = frames[5].seq().expect("seq");
+    // Everything is older than a window ending now.
+    let pruned = node.state.backend.prune_events(i64::MAX).await.expect("prune");
+    assert_eq!(pruned, 5);
+    let mut old = Subscriber::connect(&node, Some(1)).await;
+    let info = old.next(WAIT).await.expect("#info");
+    assert_eq!((info.kind(), info.text("name")), ("#info".to_string(), Some("OutdatedCursor".to_string())));
+    let kept = old.next(WAIT).await.expect("the kept event");
+    assert_eq!((kept.seq(), kept.bytes.clone()), (Some(head), frames[5].bytes.clone()));
+    // A cursor at the head is not outdated: nothing to replay, then live.
+    let mut current = Subscriber::connect(&node, Some(head)).await;
+    write(&node, &account.did, vec![create("o9", 10)]).await;
+    let next = current.next(WAIT).await.expect("live after the cursor");
+    assert_eq!(next.kind(), "#commit");
+    assert!(next.seq().expect("seq") > head);
+    cluster.finish(vec![node]).await;
+}
+
+/// Replay speed from cursor 0 (debug build unless run with --release):
+/// `cargo test -p primal-pds --test firehose_stream replay_speed -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark"]
+async fn replay_speed() {
+    use primal_pds_engine::firehose::PendingEvent;
+    use primal_pds_engine::syntax::Datetime;
+    use primal_pds_storage::OutboxEvent;
+    let events: usize = std::env::var("REPLAY_EVENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
+    let cluster = Cluster::sqlite(500);
+    let node = cluster.node().await;
+    let time = Datetime::now();
+    let started = std::time::Instant::now();
+    let mut id = 0;
+    while id < events {
+        let batch: Vec<OutboxEvent> = (0..500.min(events - id))
+            .map(|i| {
+                let did = Did::parse(&format!("did:plc:bench{:019}", id + i)).expect("did");
+                let event = PendingEvent::account(&did, true, None, &time).expect("event");
+                OutboxEvent { id: (id + i) as i64, event }
+            })
+            .collect();
+        id += batch.len();
+        node.state.backend.append_events(&batch).await.expect("append");
+    }
+    eprintln!("appended {events} events in {:?}", started.elapsed());
+    let started = std::time::Instant::now();
+    let mut sub = Subscriber::connect(&node, Some(0)).await;
+    let mut got = 0;
+    while got < events {
+        sub.next(WAIT).await.expect("frame");
+        got += 1;
+    }
+    let elapsed = started.elapsed();
+    eprintln!("replayed {events} events in {elapsed:?}: {:.0} events/s", events as f64 / elapsed.as_secs_f64());
+    cluster.finish(vec![node]).await;
+}
