@@ -79,6 +79,7 @@ pub async fn subscribe_repos(req: &Request, ws: WebSocket, Data(state): Data<&Ar
         let feeder = tokio::spawn(feed(state.clone(), cursor, queue, closed.clone(), too_slow.clone()));
         // Frames from the client are ignored; reading them notices a close.
         let reader_closed = closed.clone();
+        let (gone_tx, mut gone) = tokio::sync::oneshot::channel::<()>();
         let reader = tokio::spawn(async move {
             while let Some(Ok(message)) = incoming.next().await {
                 if matches!(message, Message::Close(_)) {
@@ -86,8 +87,15 @@ pub async fn subscribe_repos(req: &Request, ws: WebSocket, Data(state): Data<&Ar
                 }
             }
             reader_closed.store(true, Ordering::Release);
+            let _ = gone_tx.send(());
         });
-        while let Some(out) = frames.recv().await {
+        loop {
+            let out = tokio::select! {
+                out = frames.recv() => out,
+                // The client went away while nothing was being sent.
+                _ = &mut gone => None,
+            };
+            let Some(out) = out else { break };
             let (bytes, last) = match out {
                 // Cut off: what is still queued is dropped, the error goes next.
                 Out::Frame(_) if too_slow.load(Ordering::Acquire) => continue,
