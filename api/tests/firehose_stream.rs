@@ -428,3 +428,67 @@ async fn replay_speed() {
     eprintln!("replayed {events} events in {elapsed:?}: {:.0} events/s", events as f64 / elapsed.as_secs_f64());
     cluster.finish(vec![node]).await;
 }
+
+/// Live fan-out (debug build unless run with --release): `FANOUT_SUBSCRIBERS`
+/// (default 100) subscribers while one writer commits `FANOUT_COMMITS`
+/// (default 200); prints delivered events/s and the p50/p99 delay from the
+/// start of each write to its delivery.
+/// `cargo test -p primal-pds --test firehose_stream fanout_speed -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark"]
+async fn fanout_speed() {
+    use std::collections::HashMap;
+    use std::time::Instant;
+    let subscribers: usize = std::env::var("FANOUT_SUBSCRIBERS").ok().and_then(|v| v.parse().ok()).unwrap_or(100);
+    let commits: usize = std::env::var("FANOUT_COMMITS").ok().and_then(|v| v.parse().ok()).unwrap_or(200);
+    let cluster = Cluster::sqlite(10_000);
+    let node = std::sync::Arc::new(cluster.node().await);
+    let domain = add_domain(&node).await;
+    let account = add_account(&node, &domain, "fan").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut readers = Vec::new();
+    for _ in 0..subscribers {
+        let mut sub = Subscriber::connect(&node, None).await;
+        readers.push(tokio::spawn(async move {
+            let mut got = Vec::with_capacity(commits);
+            while got.len() < commits {
+                let Some(frame) = sub.next(WAIT).await else { break };
+                if frame.kind() == "#commit" {
+                    got.push((frame.text("rev").expect("rev"), Instant::now()));
+                }
+            }
+            got
+        }));
+    }
+    let started = Instant::now();
+    let mut began: HashMap<String, Instant> = HashMap::new();
+    for i in 0..commits {
+        let t = Instant::now();
+        let target = node
+            .state
+            .resolve_repo(&primal_pds_engine::syntax::AtIdentifier::Did(account.did.clone()))
+            .await
+            .expect("resolve");
+        let result = node.state.write_repo(&target, vec![create(&format!("f{i}"), 200)], None).await.expect("write");
+        began.insert(result.rev.to_string(), t);
+    }
+    let mut delays = Vec::new();
+    for reader in readers {
+        for (rev, at) in reader.await.expect("reader") {
+            delays.push(at.duration_since(began[&rev]));
+        }
+    }
+    let elapsed = started.elapsed();
+    delays.sort();
+    let pct = |p: f64| delays[((delays.len() as f64 * p) as usize).min(delays.len() - 1)];
+    eprintln!(
+        "{subscribers} subscribers, {commits} commits: {} events delivered in {elapsed:?} ({:.0}/s), delay p50 {:?} p99 {:?}",
+        delays.len(),
+        delays.len() as f64 / elapsed.as_secs_f64(),
+        pct(0.5),
+        pct(0.99)
+    );
+    assert_eq!(delays.len(), subscribers * commits);
+    let node = std::sync::Arc::try_unwrap(node).ok().expect("node");
+    cluster.finish(vec![node]).await;
+}

@@ -27,7 +27,7 @@ use crate::state::AppState;
 /// Outbox rows moved per round trip.
 const PAGE: usize = 500;
 /// Every tenant's outbox is drained this often.
-pub const FULL_SCAN: Duration = Duration::from_secs(10);
+pub const FULL_SCAN: Duration = Duration::from_secs(60);
 /// The log is read this often even without a wake-up.
 pub const TAIL_POLL: Duration = Duration::from_secs(1);
 /// Pruning runs this often.

@@ -214,3 +214,24 @@ async fn replay(state: &AppState, last: &mut i64, queue: &mpsc::Sender<Out>, clo
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cursor(uri: &str) -> Result<Option<i64>, u16> {
+        let req = Request::builder().uri(uri.parse().expect("uri")).finish();
+        cursor_param(&req).map_err(|e| e.status().as_u16())
+    }
+
+    #[test]
+    fn the_cursor_parameter() {
+        let base = "/xrpc/com.atproto.sync.subscribeRepos";
+        assert_eq!(cursor(base), Ok(None));
+        assert_eq!(cursor(&format!("{base}?cursor=0")), Ok(Some(0)));
+        assert_eq!(cursor(&format!("{base}?x=1&cursor=42")), Ok(Some(42)));
+        for bad in ["-1", "abc", "", "1.5", "99999999999999999999"] {
+            assert_eq!(cursor(&format!("{base}?cursor={bad}")), Err(400), "{bad:?}");
+        }
+    }
+}
