@@ -492,3 +492,39 @@ async fn fanout_speed() {
     let node = std::sync::Arc::try_unwrap(node).ok().expect("node");
     cluster.finish(vec![node]).await;
 }
+
+/// The management API's account creation, status change and deletion reach
+/// live subscribers at once (not only at the sequencer's periodic scan).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn management_api_events_sqlite() {
+    let cluster = Cluster::sqlite(500);
+    let node = cluster.node().await;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let http = reqwest::Client::builder().no_proxy().build().expect("client");
+    let call = |nsid: &str, body: serde_json::Value| {
+        http.post(format!("http://{}/xrpc/{nsid}", node.addr)).bearer_auth(common::ADMIN_KEY).json(&body).send()
+    };
+    let mut live = Subscriber::connect(&node, None).await;
+    let domain = format!("{}.example.com", unique("m"));
+    let resp = call("host.primal.pds.addDomain", serde_json::json!({ "domain": domain })).await.expect("addDomain");
+    assert!(resp.status().is_success());
+    let handle = format!("u.{domain}");
+    let resp = call("host.primal.pds.createAccount", serde_json::json!({ "domain": domain, "handle": handle }))
+        .await
+        .expect("createAccount");
+    let created: serde_json::Value = resp.json().await.expect("json");
+    let did = created["account"]["did"].as_str().expect("did").to_string();
+    let resp = call("host.primal.pds.updateAccount", serde_json::json!({ "handle": handle, "status": "suspended" }))
+        .await
+        .expect("updateAccount");
+    assert!(resp.status().is_success());
+    let resp = call("host.primal.pds.deleteAccount", serde_json::json!({ "handle": handle })).await.expect("delete");
+    assert!(resp.status().is_success());
+    let wait = Duration::from_secs(10);
+    let frames = live.until(wait, |f| f.iter().filter(|f| f.did().as_deref() == Some(did.as_str())).count() >= 5).await;
+    let mine: Vec<Frame> = frames.into_iter().filter(|f| f.did().as_deref() == Some(did.as_str())).collect();
+    assert_eq!(kinds(&mine), ["#identity", "#account", "#sync", "#account", "#account"]);
+    assert_eq!(mine[3].text("status").as_deref(), Some("suspended"));
+    assert_eq!(mine[4].text("status").as_deref(), Some("deleted"));
+    cluster.finish(vec![node]).await;
+}
