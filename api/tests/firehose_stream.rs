@@ -493,6 +493,31 @@ async fn fanout_speed() {
     cluster.finish(vec![node]).await;
 }
 
+/// Remove `domain` through the management API; the `#account` event of its owner.
+async fn frames_owner<F, Fut>(live: &mut Subscriber, domain: &str, node: &Node, call: &F) -> Frame
+where
+    F: Fn(&str, serde_json::Value) -> Fut,
+    Fut: std::future::Future<Output = reqwest::Result<reqwest::Response>>,
+{
+    let owner = node
+        .state
+        .backend
+        .resolve_handle(&Handle::parse(domain).expect("handle"))
+        .await
+        .expect("resolve")
+        .expect("owner")
+        .0;
+    let resp = call("host.primal.pds.removeDomain", serde_json::json!({ "domain": domain })).await.expect("remove");
+    assert!(resp.status().is_success());
+    let frames =
+        live.until(Duration::from_secs(10), |f| f.iter().any(|f| f.did().as_deref() == Some(owner.as_str()))).await;
+    let Some(frame) = frames.into_iter().find(|f| f.did().as_deref() == Some(owner.as_str())) else {
+        unreachable!("until found it")
+    };
+    assert_eq!(frame.kind(), "#account");
+    frame
+}
+
 /// The management API's account creation, status change and deletion reach
 /// live subscribers at once (not only at the sequencer's periodic scan).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -526,5 +551,8 @@ async fn management_api_events_sqlite() {
     assert_eq!(kinds(&mine), ["#identity", "#account", "#sync", "#account", "#account"]);
     assert_eq!(mine[3].text("status").as_deref(), Some("suspended"));
     assert_eq!(mine[4].text("status").as_deref(), Some("deleted"));
+    // Removing the domain announces its remaining accounts (the owner) as deleted.
+    let owner = frames_owner(&mut live, &domain, &node, &call).await;
+    assert_eq!(owner.text("status").as_deref(), Some("deleted"));
     cluster.finish(vec![node]).await;
 }

@@ -69,6 +69,41 @@ pub async fn drain_tenant(state: &AppState, domain: &DomainName) -> Result<usize
     }
 }
 
+/// Before a hosted domain's database is dropped: sequence its outbox, then
+/// announce every account of it as deleted (`#account` `deleted`, purging
+/// the account's earlier events), since nothing else will.
+pub async fn announce_tenant_removal(state: &AppState, domain: &DomainName) -> Result<usize, StorageError> {
+    use primal_pds_engine::firehose::PendingEvent;
+    use primal_pds_engine::syntax::Datetime;
+    use primal_pds_storage::{AccountStore, OutboxEvent};
+    drain_tenant(state, domain).await?;
+    let store = match state.backend.tenant_store(domain).await {
+        Ok(store) => store,
+        Err(StorageError::TenantNotFound(_)) => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    let time = Datetime::now();
+    let mut announced = 0;
+    let mut after: Option<String> = None;
+    loop {
+        let accounts = store.list_accounts(after.as_deref(), PAGE).await?;
+        let Some(last) = accounts.last() else { return Ok(announced) };
+        after = Some(last.handle.to_string());
+        let mut events = Vec::with_capacity(accounts.len());
+        for (i, account) in accounts.iter().enumerate() {
+            let event = PendingEvent::account(&account.did, false, Some("deleted"), &time)
+                .map_err(|e| StorageError::Config(format!("firehose event: {e}")))?
+                .purging_earlier();
+            events.push(OutboxEvent { id: i as i64, event });
+        }
+        announced += state.backend.append_events(&events).await?.len();
+        state.firehose.tail_now.notify_one();
+        if accounts.len() < PAGE {
+            return Ok(announced);
+        }
+    }
+}
+
 /// Drain every tenant's outbox.
 pub async fn drain_all(state: &AppState) -> Result<usize, StorageError> {
     let mut appended = 0;

@@ -527,6 +527,10 @@ async fn remove_domain_flow(state: Arc<AppState>, domain: DomainName) -> Result<
             return Err(err);
         }
     }
+    // Best effort: the domain is disabled, its accounts are about to go.
+    if let Err(e) = crate::firehose::sequencer::announce_tenant_removal(&state, &domain).await {
+        tracing::warn!(%domain, error = %e, "firehose: the removed domain's accounts were not announced");
+    }
     let removed = state.backend.remove_tenant(&domain).await;
     state.invalidate_domains();
     match removed {
