@@ -41,6 +41,9 @@ pub struct Config {
     /// Events a firehose subscriber may fall behind before it gets
     /// `ConsumerTooSlow` (`firehoseSubscriberBuffer`, default 500).
     pub firehose_subscriber_buffer: usize,
+    /// Relays asked to crawl a domain after updates (`crawlers`, comma-separated
+    /// URLs; empty, the default, asks none).
+    pub crawlers: Vec<String>,
     /// Secret that encrypts signing keys at rest (`keyEncryptionKey`; generated
     /// and persisted under `data_dir` when absent).
     pub key_encryption_key: Option<Secret>,
@@ -103,6 +106,7 @@ impl Config {
             traefik: None,
             firehose_retention_hours: 72,
             firehose_subscriber_buffer: 500,
+            crawlers: Vec::new(),
             key_encryption_key: None,
         }
     }

@@ -556,3 +556,44 @@ async fn management_api_events_sqlite() {
     assert_eq!(owner.text("status").as_deref(), Some("deleted"));
     cluster.finish(vec![node]).await;
 }
+
+/// With `crawlers` set, a relay is asked to crawl the domain after its
+/// updates, once per interval however many commits follow.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_crawl_to_relays_sqlite() {
+    use poem::listener::{Acceptor, Listener};
+    use std::sync::{Arc, Mutex};
+    let asked: Arc<Mutex<Vec<serde_json::Value>>> = Arc::default();
+    let seen = asked.clone();
+    let relay = poem::Route::new().at(
+        "/xrpc/com.atproto.sync.requestCrawl",
+        poem::post(poem::endpoint::make(move |mut req: poem::Request| {
+            let seen = seen.clone();
+            async move {
+                let body: serde_json::Value = req.take_body().into_json().await.unwrap_or_default();
+                seen.lock().unwrap_or_else(|p| p.into_inner()).push(body);
+                "{}"
+            }
+        })),
+    );
+    let acceptor = poem::listener::TcpListener::bind("127.0.0.1:0").into_acceptor().await.expect("bind");
+    let relay_addr = acceptor.local_addr()[0].as_socket_addr().copied().expect("addr");
+    tokio::spawn(poem::Server::new_with_acceptor(acceptor).run(relay));
+
+    let mut cluster = Cluster::sqlite(500);
+    cluster.config.crawlers = vec![format!("http://{relay_addr}")];
+    let node = cluster.node().await;
+    let domain = add_domain(&node).await;
+    let account = add_account(&node, &domain, "crawl").await;
+    for i in 0..5 {
+        write(&node, &account.did, vec![create(&format!("c{i}"), 10)]).await;
+    }
+    let deadline = std::time::Instant::now() + WAIT;
+    while asked.lock().unwrap_or_else(|p| p.into_inner()).is_empty() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let asked = asked.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    assert_eq!(asked, vec![serde_json::json!({ "hostname": domain.as_str() })], "one request for the domain");
+    cluster.finish(vec![node]).await;
+}

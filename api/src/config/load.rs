@@ -85,6 +85,8 @@ pub mod field {
     pub const FIREHOSE_RETENTION_HOURS: &str = "firehoseRetentionHours";
     /// Events a firehose subscriber may fall behind before it is cut off.
     pub const FIREHOSE_SUBSCRIBER_BUFFER: &str = "firehoseSubscriberBuffer";
+    /// Relays to send requestCrawl to.
+    pub const CRAWLERS: &str = "crawlers";
     /// Traefik router entry point.
     pub const TRAEFIK_ENTRY_POINT: &str = "traefikEntryPoint";
     /// Traefik certificate resolver.
@@ -97,7 +99,7 @@ pub mod field {
     pub const STORAGE: &str = "storage";
 
     /// Every field, Go's first.
-    pub const ALL: [&str; 22] = [
+    pub const ALL: [&str; 23] = [
         DB_CONN,
         DB_NAME,
         DB_USER,
@@ -115,6 +117,7 @@ pub mod field {
         DB_SSL_MODE,
         FIREHOSE_RETENTION_HOURS,
         FIREHOSE_SUBSCRIBER_BUFFER,
+        CRAWLERS,
         TRAEFIK_ENTRY_POINT,
         TRAEFIK_CERT_RESOLVER,
         TRAEFIK_SERVICE_URL,
@@ -246,6 +249,7 @@ impl Config {
             traefik: draft.traefik,
             firehose_retention_hours: draft.firehose_retention_hours,
             firehose_subscriber_buffer: draft.firehose_subscriber_buffer,
+            crawlers: draft.crawlers,
             key_encryption_key: draft.key_encryption_key,
         };
         Ok(LoadedConfig { config, file, generated_admin_key })
@@ -403,6 +407,7 @@ struct Draft {
     traefik: Option<TraefikConfig>,
     firehose_retention_hours: u64,
     firehose_subscriber_buffer: usize,
+    crawlers: Vec<String>,
     key_encryption_key: Option<Secret>,
 }
 
@@ -426,6 +431,15 @@ impl Draft {
             Some(_) => {
                 return Err(ConfigError::invalid(FIREHOSE_SUBSCRIBER_BUFFER, "must be 1 to 1,000,000".into()));
             }
+        };
+        let crawlers = match f.string(CRAWLERS)? {
+            None => Vec::new(),
+            Some(list) => list
+                .split(',')
+                .map(str::trim)
+                .filter(|u| !u.is_empty())
+                .map(|u| validate::http_url(CRAWLERS, u))
+                .collect::<Result<Vec<_>, _>>()?,
         };
         let traefik = match f.string(TRAEFIK_CONFIG_DIR)? {
             None => None,
@@ -458,6 +472,7 @@ impl Draft {
             traefik,
             firehose_retention_hours,
             firehose_subscriber_buffer,
+            crawlers,
             key_encryption_key: f.secret(KEY_ENCRYPTION_KEY)?,
         })
     }

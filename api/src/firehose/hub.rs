@@ -25,6 +25,8 @@ pub struct Firehose {
     pub(crate) published: AtomicI64,
     /// Whether the background tasks run.
     pub(crate) started: AtomicBool,
+    /// requestCrawl rate limiting.
+    pub(crate) crawls: super::crawl::CrawlLog,
 }
 
 impl Firehose {
@@ -42,6 +44,7 @@ impl Firehose {
             tail_now: Notify::new(),
             published: AtomicI64::new(0),
             started: AtomicBool::new(false),
+            crawls: super::crawl::CrawlLog::default(),
         }
     }
 

@@ -10,7 +10,9 @@
 //!   subscribers on node B.
 //! - [`subscribe`] serves the WebSocket: cursor replay from the log, then
 //!   live events, each subscriber with a bounded queue.
+//! - [`crawl`] asks the configured relays to crawl a domain after updates.
 
+pub mod crawl;
 pub mod hub;
 pub mod sequencer;
 pub mod subscribe;

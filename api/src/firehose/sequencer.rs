@@ -126,12 +126,14 @@ async fn sequencer(state: Weak<AppState>) {
             drain_all(&strong).await.map(|_| ())
         } else {
             let mut result = Ok(());
-            for domain in strong.firehose.take_dirty() {
-                if let Err(e) = drain_tenant(&strong, &domain).await {
+            let domains = strong.firehose.take_dirty();
+            for domain in &domains {
+                if let Err(e) = drain_tenant(&strong, domain).await {
                     // Retried at the next full scan.
                     result = Err(e);
                 }
             }
+            super::crawl::request(&strong, &domains);
             result
         };
         if let Err(e) = result {
