@@ -24,6 +24,10 @@
 //!    `firehose_events.event_key` is unique, so a crash between the append
 //!    and the delete re-appends nothing. A key can only repeat for two
 //!    byte-identical events, and one copy of those is all a consumer needs.
+//!    Limit: the check needs the earlier copy still in the log, so a
+//!    sequencer that read a row, stalled until another node appended it and
+//!    the row was then purged (account deletion) or pruned, and only then
+//!    appended it, would append it again.
 //! 3. **Order.** All appends take one global lock (Postgres: a
 //!    transaction-level advisory lock; SQLite: the single writer
 //!    connection), assign `seq` inside it and commit before releasing it, so
