@@ -173,7 +173,11 @@ pub async fn create_account(
         signing_key: Some(sealed),
     };
     match store.create_account(&new, &genesis).await {
-        Ok(account) => Ok((account, generated)),
+        Ok(account) => {
+            // Its #identity, #account and #sync are in the tenant's outbox.
+            state.firehose.notify_tenant(domain);
+            Ok((account, generated))
+        }
         Err(e) => {
             unroute(state, &did).await;
             Err(match e {
@@ -200,7 +204,10 @@ pub async fn delete_account(
     let deleted = store.delete_account(&account.did).await;
     state.repo_cache.forget(&account.did);
     match deleted {
-        Ok(existed) => Ok(existed),
+        Ok(existed) => {
+            state.firehose.notify_tenant(domain);
+            Ok(existed)
+        }
         Err(e) => {
             if let Err(again) = state.backend.route_did(&account.did, domain, &account.handle).await {
                 tracing::error!(did = %account.did, error = %again, "could not restore the routing of an account not deleted");

@@ -57,6 +57,7 @@ pub fn build_app(state: Arc<AppState>) -> impl Endpoint {
     let spec = service.spec_endpoint();
     Route::new()
         .at("/openapi.json", spec)
+        .at("/xrpc/com.atproto.sync.subscribeRepos", poem::get(crate::firehose::subscribe::subscribe_repos))
         .nest("/docs", docs)
         .nest("/redoc", redoc)
         .nest("/", service)

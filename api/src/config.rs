@@ -38,6 +38,12 @@ pub struct Config {
     pub traefik: Option<TraefikConfig>,
     /// How long firehose events are kept, in hours (`firehoseRetentionHours`, default 72).
     pub firehose_retention_hours: u64,
+    /// Events a firehose subscriber may fall behind before it gets
+    /// `ConsumerTooSlow` (`firehoseSubscriberBuffer`, default 500).
+    pub firehose_subscriber_buffer: usize,
+    /// Relays asked to crawl a domain after updates (`crawlers`, comma-separated
+    /// URLs; empty, the default, asks none).
+    pub crawlers: Vec<String>,
     /// Secret that encrypts signing keys at rest (`keyEncryptionKey`; generated
     /// and persisted under `data_dir` when absent).
     pub key_encryption_key: Option<Secret>,
@@ -101,6 +107,8 @@ impl Config {
             data_dir,
             traefik: None,
             firehose_retention_hours: 72,
+            firehose_subscriber_buffer: 500,
+            crawlers: Vec::new(),
             key_encryption_key: None,
             rate_limits: Default::default(),
         }

@@ -13,6 +13,7 @@ pub mod app;
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod firehose;
 pub mod identity;
 pub mod lexicons;
 pub mod passwords;

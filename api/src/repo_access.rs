@@ -165,7 +165,10 @@ impl AppState {
         let _guard = self.repo_locks.lock(&target.did).await;
         let key = self.signing_key(&target.account).map_err(WriteError::Xrpc)?;
         let mut repo = Repo::load(&target.store, &target.did).await?;
-        Ok(repo.apply_writes(&target.store, &key, &self.clock, writes, swap_commit).await?)
+        let result = repo.apply_writes(&target.store, &key, &self.clock, writes, swap_commit).await?;
+        // The commit's #commit event is in the tenant's outbox: sequence it.
+        self.firehose.notify_tenant(&target.domain);
+        Ok(result)
     }
 }
 

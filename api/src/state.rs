@@ -9,6 +9,7 @@ use primal_pds_storage::{AnyBackend, DomainName, StorageError, TenantBackend, Te
 
 use crate::auth::rate_limit::RateLimiter;
 use crate::config::Config;
+use crate::firehose::Firehose;
 use crate::identity::Identity;
 use crate::repo_cache::RepoCache;
 use crate::repo_locks::RepoLocks;
@@ -38,6 +39,8 @@ pub struct AppState {
     pub traefik: Option<TraefikWriter>,
     /// Rate limit buckets (see [`crate::auth::rate_limit`]).
     pub rate_limiter: RateLimiter,
+    /// Live firehose events and the sequencer's work queue.
+    pub firehose: Firehose,
     domains: RwLock<Option<(Instant, BTreeMap<DomainName, TenantInfo>)>>,
 }
 
@@ -46,6 +49,7 @@ impl AppState {
     pub fn new(config: Config, backend: AnyBackend, identity: Identity) -> AppState {
         let traefik = config.traefik.clone().map(TraefikWriter::new);
         let rate_limiter = RateLimiter::new(config.rate_limits.clone());
+        let firehose = Firehose::new(config.firehose_subscriber_buffer);
         AppState {
             config,
             backend,
@@ -55,6 +59,7 @@ impl AppState {
             identity,
             traefik,
             rate_limiter,
+            firehose,
             domains: RwLock::new(None),
         }
     }

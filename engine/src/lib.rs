@@ -19,6 +19,7 @@
 pub mod car;
 pub mod commit;
 pub mod data;
+pub mod firehose;
 pub mod identity;
 pub mod keys;
 pub mod lexicon;

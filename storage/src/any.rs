@@ -269,3 +269,35 @@ impl RepoStore for AnyStore {
         dispatch!(self, s => s.delete_repo(repo).await)
     }
 }
+
+impl crate::EventOutbox for AnyStore {
+    async fn pending_events(&self, limit: usize) -> Result<Vec<crate::OutboxEvent>, StorageError> {
+        dispatch!(self, s => s.pending_events(limit).await)
+    }
+
+    async fn remove_events(&self, ids: &[i64]) -> Result<(), StorageError> {
+        dispatch!(self, s => s.remove_events(ids).await)
+    }
+}
+
+impl crate::EventLog for AnyBackend {
+    async fn append_events(&self, events: &[crate::OutboxEvent]) -> Result<Vec<crate::SequencedEvent>, StorageError> {
+        dispatch_backend!(self, b => b.append_events(events).await)
+    }
+
+    async fn read_events(&self, after: i64, limit: usize) -> Result<Vec<crate::SequencedEvent>, StorageError> {
+        dispatch_backend!(self, b => b.read_events(after, limit).await)
+    }
+
+    async fn head_seq(&self) -> Result<i64, StorageError> {
+        dispatch_backend!(self, b => b.head_seq().await)
+    }
+
+    async fn pruned_through(&self) -> Result<i64, StorageError> {
+        dispatch_backend!(self, b => b.pruned_through().await)
+    }
+
+    async fn prune_events(&self, before_ms: i64) -> Result<u64, StorageError> {
+        dispatch_backend!(self, b => b.prune_events(before_ms).await)
+    }
+}

@@ -137,6 +137,7 @@ pub async fn root_compare_and_swap<S: RepoStore>(store: &S) {
             rkey: "lost".into(),
             cid: Some(record_cid),
         }],
+        events: Vec::new(),
     };
     let lost = store.apply_commit(&write).await;
     assert!(matches!(lost, Err(StoreError::RootConflict(_))), "stale commit: {lost:?}");

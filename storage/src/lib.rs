@@ -21,6 +21,7 @@ pub mod cache;
 pub mod conformance;
 mod domain;
 mod error;
+pub mod firehose;
 pub mod memory;
 pub mod postgres;
 mod session;
@@ -32,6 +33,7 @@ pub use account::{Account, AccountRole, AccountStatus, AccountStore, AccountUpda
 pub use any::{AnyBackend, AnyStore};
 pub use domain::{DomainName, TENANT_DB_PREFIX};
 pub use error::StorageError;
+pub use firehose::{EventLog, EventOutbox, OutboxEvent, SequencedEvent, account_wire_status};
 pub use session::{AppPassword, InviteCode, RefreshToken, RegistrationMode, SessionStore};
 pub use stats::{RepoCounts, RepoStats};
 pub use tenant::{TenantBackend, TenantInfo, TenantStatus};

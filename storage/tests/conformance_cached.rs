@@ -374,6 +374,7 @@ fn raw_commit(did: &Did, expected: Option<Cid>, added: &[(Cid, Bytes)], removed:
         removed_blocks: removed.to_vec(),
         released_records: Vec::new(),
         records: Vec::new(),
+        events: Vec::new(),
     }
 }
 

@@ -414,10 +414,26 @@ fn real_migrations(files: &[&str]) -> tempfile::TempDir {
     dir
 }
 
-/// A directory of tenant migrations: the real 0001 and 0002 plus `extra` as 0003.
+/// Version of the extra migration of [`migrations_with`]: after every real one.
+const EXTRA_VERSION: i64 = 9000;
+
+/// The real tenant migrations' file names, in version order.
+fn real_migration_files() -> Vec<String> {
+    let real = Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations/postgres/tenant");
+    let mut files: Vec<String> = std::fs::read_dir(real)
+        .expect("read the real migrations")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".sql"))
+        .collect();
+    files.sort();
+    files
+}
+
+/// A directory of tenant migrations: every real one plus `extra` as version [`EXTRA_VERSION`].
 fn migrations_with(extra: &str) -> tempfile::TempDir {
-    let dir = real_migrations(&["0001_init.sql", "0002_account_ids.sql"]);
-    std::fs::write(dir.path().join("0003_test_extra.sql"), extra).expect("write 0003");
+    let files = real_migration_files();
+    let dir = real_migrations(&files.iter().map(String::as_str).collect::<Vec<_>>());
+    std::fs::write(dir.path().join(format!("{EXTRA_VERSION}_test_extra.sql")), extra).expect("write the extra");
     dir
 }
 
@@ -439,15 +455,16 @@ async fn column_exists(url: &str, db: &str, table: &str, column: &str) -> bool {
     .expect("query columns")
 }
 
-/// A tenant made by a binary with migrations 0001–0002 gets 0003 the first
-/// time a binary that has it opens the tenant's pool; its data is untouched.
+/// A tenant made by a binary with the real migrations gets one more (the
+/// extra of [`migrations_with`]) the first time a binary that has it opens
+/// the tenant's pool; its data is untouched.
 #[tokio::test]
 async fn old_tenants_upgrade_when_first_opened() {
     let config = config_a();
     let domain = fresh_domain();
     let did = fresh_did();
     let old = backend(&config).await;
-    old.create_tenant(&domain).await.expect("create with 0001–0002");
+    old.create_tenant(&domain).await.expect("create with the real migrations");
     let store = old.tenant_store(&domain).await.expect("store");
     repo_with_posts(&store, &did, &TidClock::new(), 10).await;
     let before = export(&store, &did).await;
@@ -466,10 +483,12 @@ async fn old_tenants_upgrade_when_first_opened() {
         .fetch_all(&mut conn)
         .await
         .expect("applied migrations");
-    assert_eq!(versions, [1, 2, 3]);
+    let mut expected: Vec<i64> = (1..=real_migration_files().len() as i64).collect();
+    expected.push(EXTRA_VERSION);
+    assert_eq!(versions, expected);
     // A tenant created by the new binary has them all at once.
     let fresh = fresh_domain();
-    new.create_tenant(&fresh).await.expect("create with 0003");
+    new.create_tenant(&fresh).await.expect("create with the extra migration");
     assert!(column_exists(&url_a(), &fresh.db_name(), "accounts", "test_upgrade_note").await);
     new.close().await;
 

@@ -161,8 +161,11 @@ async fn open_tenants_stay_under_the_cap() {
 /// read from a fresh directory.
 async fn migrator_with(extra: &[(&str, &str)]) -> (TempDir, Migrator) {
     let dir = TempDir::new().expect("temp dir");
-    let init = Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations/sqlite/tenant/0001_init.sql");
-    std::fs::copy(&init, dir.path().join("0001_init.sql")).expect("copy 0001");
+    let real = Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations/sqlite/tenant");
+    std::fs::copy(real.join("0001_init.sql"), dir.path().join("0001_init.sql")).expect("copy 0001");
+    // Every commit writes its firehose event to the outbox of 0003.
+    std::fs::copy(real.join("0003_firehose_outbox.sql"), dir.path().join("0003_firehose_outbox.sql"))
+        .expect("copy 0003");
     for (name, sql) in extra {
         std::fs::write(dir.path().join(name), sql).expect("write migration");
     }
@@ -240,9 +243,9 @@ async fn old_tenants_are_upgraded_on_open() {
     };
     let backend = SqliteBackend::open_with_tenant_migrator(SqliteConfig::new(dir.path()), v2).await.expect("open v2");
     let path = backend.tenant_path(&domain);
-    assert_eq!(applied_migrations(&path).await, [1], "the tenant was upgraded before it was opened");
+    assert_eq!(applied_migrations(&path).await, [1, 3], "the tenant was upgraded before it was opened");
     let store = backend.tenant_store(&domain).await.expect("store");
-    assert_eq!(applied_migrations(&path).await, [1, 2], "opening the tenant did not upgrade it");
+    assert_eq!(applied_migrations(&path).await, [1, 2, 3], "opening the tenant did not upgrade it");
     let mut conn = SqliteConnection::connect(&format!("sqlite://{}", path.display())).await.expect("connect");
     let columns: Vec<String> = sqlx::query("SELECT name FROM pragma_table_info('accounts')")
         .fetch_all(&mut conn)
@@ -509,6 +512,7 @@ async fn large_commits_span_many_statements() {
         removed_blocks: Vec::new(),
         released_records: Vec::new(),
         records: (0..1_000).map(|i| record(i, Some(cids[i]))).collect(),
+        events: Vec::new(),
     };
     store.apply_commit(&write).await.expect("first large commit");
     assert_eq!(store.get_many(&did, &cids).await.expect("get_many").len(), 9_000);
@@ -524,6 +528,7 @@ async fn large_commits_span_many_statements() {
         // Record 700 still uses block 700: releasing it must keep it.
         released_records: cids[..600].iter().chain(&cids[700..701]).copied().collect(),
         records: (0..600).map(|i| record(i, None)).collect(),
+        events: Vec::new(),
     };
     let lost = store.apply_commit(&CommitWrite { expected: Some(cids[2]), ..write.clone() }).await;
     assert!(matches!(lost, Err(StoreError::RootConflict(_))), "{lost:?}");
@@ -571,6 +576,7 @@ async fn racing_commits_in_one_group_keep_their_own_outcome() {
                         rkey: format!("r{round}-{racer}"),
                         cid: Some(cid),
                     }],
+                    events: Vec::new(),
                 };
                 let store = store.clone();
                 tokio::spawn(async move { (cid, store.apply_commit(&write).await) })

@@ -38,6 +38,8 @@ pub const DEFAULT_DB_NAME: &str = "primal_pds";
 pub const DEFAULT_SSL_MODE: &str = "disable";
 /// `firehoseRetentionHours` when unset.
 pub const DEFAULT_FIREHOSE_RETENTION_HOURS: u64 = 72;
+/// `firehoseSubscriberBuffer` when unset.
+pub const DEFAULT_FIREHOSE_SUBSCRIBER_BUFFER: usize = 500;
 /// `traefikEntryPoint` when unset.
 pub const DEFAULT_TRAEFIK_ENTRY_POINT: &str = "https";
 /// `traefikCertResolver` when unset.
@@ -87,6 +89,10 @@ pub mod field {
     pub const DB_SSL_MODE: &str = "dbSslMode";
     /// Firehose retention.
     pub const FIREHOSE_RETENTION_HOURS: &str = "firehoseRetentionHours";
+    /// Events a firehose subscriber may fall behind before it is cut off.
+    pub const FIREHOSE_SUBSCRIBER_BUFFER: &str = "firehoseSubscriberBuffer";
+    /// Relays to send requestCrawl to.
+    pub const CRAWLERS: &str = "crawlers";
     /// Traefik router entry point.
     pub const TRAEFIK_ENTRY_POINT: &str = "traefikEntryPoint";
     /// Traefik certificate resolver.
@@ -99,7 +105,7 @@ pub mod field {
     pub const STORAGE: &str = "storage";
 
     /// Every field, Go's first.
-    pub const ALL: [&str; 24] = [
+    pub const ALL: [&str; 26] = [
         DB_CONN,
         DB_NAME,
         DB_USER,
@@ -116,6 +122,8 @@ pub mod field {
         MAX_CONNECTIONS,
         DB_SSL_MODE,
         FIREHOSE_RETENTION_HOURS,
+        FIREHOSE_SUBSCRIBER_BUFFER,
+        CRAWLERS,
         TRAEFIK_ENTRY_POINT,
         TRAEFIK_CERT_RESOLVER,
         TRAEFIK_SERVICE_URL,
@@ -249,6 +257,8 @@ impl Config {
             storage: draft.storage,
             traefik: draft.traefik,
             firehose_retention_hours: draft.firehose_retention_hours,
+            firehose_subscriber_buffer: draft.firehose_subscriber_buffer,
+            crawlers: draft.crawlers,
             key_encryption_key: draft.key_encryption_key,
             rate_limits: draft.rate_limits,
         };
@@ -406,6 +416,8 @@ struct Draft {
     storage: StorageConfig,
     traefik: Option<TraefikConfig>,
     firehose_retention_hours: u64,
+    firehose_subscriber_buffer: usize,
+    crawlers: Vec<String>,
     key_encryption_key: Option<Secret>,
     rate_limits: crate::auth::rate_limit::RateLimitConfig,
 }
@@ -424,6 +436,22 @@ impl Draft {
         if firehose_retention_hours == 0 {
             return Err(ConfigError::invalid(FIREHOSE_RETENTION_HOURS, "must be at least 1".into()));
         }
+        let firehose_subscriber_buffer = match f.u64(FIREHOSE_SUBSCRIBER_BUFFER)? {
+            None => DEFAULT_FIREHOSE_SUBSCRIBER_BUFFER,
+            Some(n) if (1..=1_000_000).contains(&n) => n as usize,
+            Some(_) => {
+                return Err(ConfigError::invalid(FIREHOSE_SUBSCRIBER_BUFFER, "must be 1 to 1,000,000".into()));
+            }
+        };
+        let crawlers = match f.string(CRAWLERS)? {
+            None => Vec::new(),
+            Some(list) => list
+                .split(',')
+                .map(str::trim)
+                .filter(|u| !u.is_empty())
+                .map(|u| validate::http_url(CRAWLERS, u))
+                .collect::<Result<Vec<_>, _>>()?,
+        };
         let traefik = match f.string(TRAEFIK_CONFIG_DIR)? {
             None => None,
             Some(dir) => {
@@ -454,6 +482,8 @@ impl Draft {
             data_dir,
             traefik,
             firehose_retention_hours,
+            firehose_subscriber_buffer,
+            crawlers,
             key_encryption_key: f.secret(KEY_ENCRYPTION_KEY)?,
             rate_limits: rate_limits(f)?,
         })

@@ -109,6 +109,8 @@ impl IdentityUpdateApi {
                     other => storage_error(other),
                 });
             }
+            // The handle change put an #identity event in the tenant's outbox.
+            state.firehose.notify_tenant(&session.domain);
             tracing::info!(%did, handle = %new, "handle updated");
             Ok(())
         })

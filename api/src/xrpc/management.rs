@@ -364,7 +364,7 @@ impl ManagementApi {
         if status.is_none() && role.is_none() {
             return Err(XrpcError::invalid_request("at least one of status or role is required"));
         }
-        let Some(Found { store, account, .. }) = find_by_handle(&state, &handle).await? else {
+        let Some(Found { domain, store, account }) = find_by_handle(&state, &handle).await? else {
             return Err(account_not_found(handle.as_str()));
         };
         if account.role == AccountRole::Owner {
@@ -378,6 +378,8 @@ impl ManagementApi {
         let update = AccountUpdate { status, role, ..AccountUpdate::default() };
         let updated = store.update_account(&account.did, &update).await;
         state.repo_cache.forget(&account.did);
+        // A status change put an #account event in the tenant's outbox.
+        state.firehose.notify_tenant(&domain);
         let updated = match updated {
             Ok(updated) => updated,
             Err(StorageError::AccountNotFound(_)) => return Err(account_not_found(handle.as_str())),
@@ -524,6 +526,10 @@ async fn remove_domain_flow(state: Arc<AppState>, domain: DomainName) -> Result<
             }
             return Err(err);
         }
+    }
+    // Best effort: the domain is disabled, its accounts are about to go.
+    if let Err(e) = crate::firehose::sequencer::announce_tenant_removal(&state, &domain).await {
+        tracing::warn!(%domain, error = %e, "firehose: the removed domain's accounts were not announced");
     }
     let removed = state.backend.remove_tenant(&domain).await;
     state.invalidate_domains();

@@ -83,6 +83,8 @@ impl AccountLifecycleApi {
             let updated = session.store.update_account(&session.did, &update).await;
             state.repo_cache.forget(&session.did);
             updated.map_err(storage_error)?;
+            // The status change put #account (and #sync) events in the tenant's outbox.
+            state.firehose.notify_tenant(&session.domain);
         }
         Ok(())
     }
@@ -133,6 +135,8 @@ impl AccountLifecycleApi {
         let updated = session.store.update_account(&session.did, &update).await;
         state.repo_cache.forget(&session.did);
         updated.map_err(storage_error)?;
+        // The status change put an #account event in the tenant's outbox.
+        state.firehose.notify_tenant(&session.domain);
         Ok(())
     }
 

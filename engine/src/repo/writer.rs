@@ -8,10 +8,11 @@ use cid::Cid;
 use super::ops::{EncodedWrite, encode_write};
 use super::{MAX_SLICE_BYTES, MAX_WRITES, RecordWrite, RepoError, RepoOp, WriteAction};
 use crate::commit::Commit;
+use crate::firehose::{FrameError, PendingEvent};
 use crate::keys::Keypair;
 use crate::mst::{self, NodeStore};
 use crate::store::{BlockMap, CommitWrite, IndexedRecord, RepoRoot, RepoStore, StoreError};
-use crate::syntax::{Did, Tid, TidClock};
+use crate::syntax::{Datetime, Did, Tid, TidClock};
 
 /// How many times a batch is re-applied after losing the root race. Servers
 /// should serialize writes to one repo (a per-repo lock) so that this only
@@ -102,6 +103,7 @@ impl Repo {
             removed_blocks: Vec::new(),
             released_records: Vec::new(),
             records: Vec::new(),
+            events: Vec::new(),
         };
         let result = CommitResult {
             did: did.clone(),
@@ -291,17 +293,8 @@ impl Repo {
             return Err(RepoError::CommitTooLarge { size, max: MAX_SLICE_BYTES });
         }
         let root = RepoRoot { commit: commit_cid, rev: rev.clone() };
-        let write = CommitWrite {
-            repo: did.clone(),
-            expected: Some(self.root.commit),
-            root,
-            blocks,
-            removed_blocks,
-            released_records,
-            records,
-        };
         let result = CommitResult {
-            did,
+            did: did.clone(),
             commit: commit_cid,
             rev,
             since: Some(self.root.rev.clone()),
@@ -310,6 +303,21 @@ impl Repo {
             ops,
             blocks: slice,
             commit_bytes,
+        };
+        // The `#commit` event is stored with the commit (see `CommitWrite::events`).
+        let event = PendingEvent::commit(&result, &Datetime::now()).map_err(|e| match e {
+            FrameError::TooLarge { size, max } => RepoError::CommitTooLarge { size, max },
+            other => RepoError::InvalidWrite(other.to_string()),
+        })?;
+        let write = CommitWrite {
+            repo: did,
+            expected: Some(self.root.commit),
+            root,
+            blocks,
+            removed_blocks,
+            released_records,
+            records,
+            events: vec![event],
         };
         Ok((result, write))
     }

@@ -97,6 +97,9 @@ pub struct CommitWrite {
     pub released_records: Vec<Cid>,
     /// Record changes for the records index.
     pub records: Vec<IndexedRecord>,
+    /// Firehose events to store in the same transaction (the tenant's
+    /// outbox), to be sequenced later. Stores without a firehose ignore them.
+    pub events: Vec<crate::firehose::PendingEvent>,
 }
 
 /// Read and write access to the content-addressed blocks of repositories.

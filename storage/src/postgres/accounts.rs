@@ -8,8 +8,10 @@ use primal_pds_engine::store::CommitWrite;
 use primal_pds_engine::syntax::{Did, Handle};
 use sqlx::AssertSqlSafe;
 
+use super::firehose::insert_outbox;
 use super::tenant_store::PgStore;
 use crate::account::{ACCOUNT_COLUMNS, AccountRow, account_from_row};
+use crate::firehose::{creation_events, deletion_event, update_events};
 use crate::memory::now_millis;
 use crate::{Account, AccountStore, AccountUpdate, NewAccount, StorageError};
 
@@ -54,7 +56,15 @@ impl AccountStore for PgStore {
                 });
             }
         };
-        if let Err(e) = self.apply_commit_on(&mut *tx, genesis).await {
+        let mut genesis = genesis.clone();
+        genesis.events = match creation_events(account, &genesis) {
+            Ok(events) => events,
+            Err(e) => {
+                let _ = tx.rollback().await;
+                return Err(e);
+            }
+        };
+        if let Err(e) = self.apply_commit_on(&mut *tx, &genesis).await {
             let _ = tx.rollback().await;
             return Err(e.into());
         }
@@ -91,6 +101,14 @@ impl AccountStore for PgStore {
 
     async fn update_account(&self, did: &Did, update: &AccountUpdate) -> Result<Account, StorageError> {
         let lease = self.lease_pool().await?;
+        let mut tx = lease.pool().begin().await?;
+        let before: Option<AccountRow> =
+            sqlx::query_as(select("WHERE did = $1 FOR UPDATE")).bind(did.as_str()).fetch_optional(&mut *tx).await?;
+        let Some(before) = before else {
+            let _ = tx.rollback().await;
+            return Err(StorageError::AccountNotFound(did.to_string()));
+        };
+        let before = account_from_row(before)?;
         let updated: Result<Option<AccountRow>, sqlx::Error> = sqlx::query_as(AssertSqlSafe(format!(
             "UPDATE accounts SET handle = coalesce($1, handle), \
              email = CASE WHEN $2 THEN $3 ELSE email END, \
@@ -106,29 +124,58 @@ impl AccountStore for PgStore {
         .bind(update.status.map(|s| s.as_str()))
         .bind(now_millis())
         .bind(did.as_str())
-        .fetch_optional(lease.pool())
+        .fetch_optional(&mut *tx)
         .await;
-        match updated {
-            Ok(Some(row)) => account_from_row(row),
-            Ok(None) => Err(StorageError::AccountNotFound(did.to_string())),
-            Err(e) if violates(&e, "accounts_handle_key") => {
-                Err(StorageError::HandleTaken(update.handle.as_ref().map(Handle::to_string).unwrap_or_default()))
+        let after = match updated {
+            Ok(Some(row)) => account_from_row(row)?,
+            Ok(None) => {
+                let _ = tx.rollback().await;
+                return Err(StorageError::AccountNotFound(did.to_string()));
             }
-            Err(e) => Err(e.into()),
-        }
+            Err(e) if violates(&e, "accounts_handle_key") => {
+                let _ = tx.rollback().await;
+                return Err(StorageError::HandleTaken(
+                    update.handle.as_ref().map(Handle::to_string).unwrap_or_default(),
+                ));
+            }
+            Err(e) => {
+                let _ = tx.rollback().await;
+                return Err(e.into());
+            }
+        };
+        // The current commit, for the #sync of an activation.
+        let head: Option<(String, String, Vec<u8>)> = sqlx::query_as(
+            "SELECT r.rev, r.commit_cid, b.bytes FROM repo_roots r \
+             JOIN repo_blocks b ON b.did = r.did AND b.cid = r.commit_cid WHERE r.did = $1",
+        )
+        .bind(did.as_str())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let head = head.and_then(|(rev, cid, bytes)| {
+            Some((primal_pds_engine::syntax::Tid::parse(&rev).ok()?, cid::Cid::try_from(cid.as_str()).ok()?, bytes))
+        });
+        let events = update_events(&before, &after, head.as_ref().map(|(r, c, b)| (r, c, b.as_slice())))?;
+        insert_outbox(&mut tx, &events).await?;
+        tx.commit().await?;
+        Ok(after)
     }
 
     async fn delete_account(&self, did: &Did) -> Result<bool, StorageError> {
+        let event = deletion_event(did)?;
         let lease = self.lease_pool().await?;
-        // One statement: one transaction.
+        let mut tx = lease.pool().begin().await?;
         let deleted: bool = sqlx::query_scalar(
             "WITH blocks AS (DELETE FROM repo_blocks WHERE did = $1), records AS (DELETE FROM records WHERE did = $1), \
              roots AS (DELETE FROM repo_roots WHERE did = $1), account AS (DELETE FROM accounts WHERE did = $1 \
              RETURNING 1) SELECT EXISTS (SELECT 1 FROM account)",
         )
         .bind(did.as_str())
-        .fetch_one(lease.pool())
+        .fetch_one(&mut *tx)
         .await?;
+        if deleted {
+            insert_outbox(&mut tx, &[event]).await?;
+        }
+        tx.commit().await?;
         Ok(deleted)
     }
 }

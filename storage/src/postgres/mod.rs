@@ -20,6 +20,7 @@
 
 mod accounts;
 mod ddl;
+mod firehose;
 mod management;
 mod placement;
 mod pool_manager;

@@ -176,6 +176,7 @@ impl RootStore for PgStore {
             removed_blocks: Vec::new(),
             released_records: Vec::new(),
             records: Vec::new(),
+            events: Vec::new(),
         };
         self.apply_commit(&write).await
     }
@@ -204,10 +205,15 @@ impl PgStore {
         let rkeys: Vec<&str> = records.keys().map(|(_, k)| *k).collect();
         let record_cids: Vec<Option<&str>> = records.values().map(Option::as_deref).collect();
         let expected = write.expected.map(|c| c.to_string());
+        let ev_types: Vec<&str> = write.events.iter().map(|e| e.kind.as_str()).collect();
+        let ev_purge: Vec<bool> = write.events.iter().map(|e| e.purge_earlier).collect();
+        let ev_frames: Vec<&[u8]> = write.events.iter().map(|e| e.frame().as_ref()).collect();
+        let ev_seq_at: Vec<i32> = write.events.iter().map(|e| i32::try_from(e.seq_at()).unwrap_or(i32::MAX)).collect();
 
         let (applied, actual): (bool, Option<String>) = sqlx::query_as(
             "SELECT applied, actual FROM apply_commit($1, $2, $3, $4, $5::text[], $6::bytea[], $7::text[], \
-             $8::text[], $9::text[], $10::text[], $11::text[])",
+             $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::boolean[], $14::bytea[], \
+             $15::integer[], $16)",
         )
         .bind(write.repo.as_str())
         .bind(expected.as_deref())
@@ -220,6 +226,11 @@ impl PgStore {
         .bind(&rkeys)
         .bind(&record_cids)
         .bind(&released)
+        .bind(&ev_types)
+        .bind(&ev_purge)
+        .bind(&ev_frames)
+        .bind(&ev_seq_at)
+        .bind(crate::memory::now_millis())
         .fetch_one(conn)
         .await
         .map_err(db_error)?;

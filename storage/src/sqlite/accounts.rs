@@ -11,9 +11,12 @@ use primal_pds_engine::syntax::{Did, Handle};
 use sqlx::error::ErrorKind;
 use sqlx::{AssertSqlSafe, Connection};
 
+use super::batch::Batch;
+use super::firehose::insert_outbox;
 use super::group_commit::{self, Applied};
 use super::tenant_store::{SqliteStore, commit_of, delete_repo_rows};
 use crate::account::{ACCOUNT_COLUMNS, AccountRow, account_from_row};
+use crate::firehose::{creation_events, deletion_event, update_events};
 use crate::memory::now_millis;
 use crate::{Account, AccountStore, AccountUpdate, NewAccount, StorageError};
 
@@ -29,7 +32,9 @@ fn select(filter: &str) -> AssertSqlSafe<String> {
 
 impl AccountStore for SqliteStore {
     async fn create_account(&self, account: &NewAccount, genesis: &CommitWrite) -> Result<Account, StorageError> {
-        let commit = commit_of(genesis);
+        let mut genesis = genesis.clone();
+        genesis.events = creation_events(account, &genesis)?;
+        let commit = commit_of(&genesis);
         let now = now_millis();
         let mut conn = self.writer().await?;
         let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
@@ -109,6 +114,14 @@ impl AccountStore for SqliteStore {
 
     async fn update_account(&self, did: &Did, update: &AccountUpdate) -> Result<Account, StorageError> {
         let mut conn = self.writer().await?;
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+        let before: Option<AccountRow> =
+            sqlx::query_as(select("WHERE did = ?")).bind(did.as_str()).fetch_optional(&mut *tx).await?;
+        let Some(before) = before else {
+            let _ = tx.rollback().await;
+            return Err(StorageError::AccountNotFound(did.to_string()));
+        };
+        let before = account_from_row(before)?;
         let updated: Result<Option<AccountRow>, sqlx::Error> = sqlx::query_as(AssertSqlSafe(format!(
             "UPDATE accounts SET handle = coalesce(?1, handle), \
              email = CASE WHEN ?2 THEN ?3 ELSE email END, \
@@ -124,16 +137,44 @@ impl AccountStore for SqliteStore {
         .bind(update.status.map(|s| s.as_str()))
         .bind(now_millis())
         .bind(did.as_str())
-        .fetch_optional(&mut *conn)
+        .fetch_optional(&mut *tx)
         .await;
-        match updated {
-            Ok(Some(row)) => account_from_row(row),
-            Ok(None) => Err(StorageError::AccountNotFound(did.to_string())),
-            Err(e) if unique_violation_on(&e, "accounts.handle") => {
-                Err(StorageError::HandleTaken(update.handle.as_ref().map(Handle::to_string).unwrap_or_default()))
+        let after = match updated {
+            Ok(Some(row)) => account_from_row(row)?,
+            Ok(None) => {
+                let _ = tx.rollback().await;
+                return Err(StorageError::AccountNotFound(did.to_string()));
             }
-            Err(e) => Err(e.into()),
+            Err(e) if unique_violation_on(&e, "accounts.handle") => {
+                let _ = tx.rollback().await;
+                return Err(StorageError::HandleTaken(
+                    update.handle.as_ref().map(Handle::to_string).unwrap_or_default(),
+                ));
+            }
+            Err(e) => {
+                let _ = tx.rollback().await;
+                return Err(e.into());
+            }
+        };
+        // The current commit, for the #sync of an activation.
+        let head: Option<(String, String, Vec<u8>)> = sqlx::query_as(
+            "SELECT r.rev, r.commit_cid, b.bytes FROM repo_roots r \
+             JOIN repo_blocks b ON b.did = r.did AND b.cid = r.commit_cid WHERE r.did = ?",
+        )
+        .bind(did.as_str())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let head = head.and_then(|(rev, cid, bytes)| {
+            Some((primal_pds_engine::syntax::Tid::parse(&rev).ok()?, cid::Cid::try_from(cid.as_str()).ok()?, bytes))
+        });
+        let events = update_events(&before, &after, head.as_ref().map(|(r, c, b)| (r, c, b.as_slice())))?;
+        if !events.is_empty() {
+            let mut batch = Batch::new();
+            insert_outbox(&mut batch, &events);
+            batch.execute(&mut tx).await?;
         }
+        tx.commit().await?;
+        Ok(after)
     }
 
     async fn delete_account(&self, did: &Did) -> Result<bool, StorageError> {
@@ -141,6 +182,11 @@ impl AccountStore for SqliteStore {
         let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
         let deleted = sqlx::query("DELETE FROM accounts WHERE did = ?").bind(did.as_str()).execute(&mut *tx).await?;
         delete_repo_rows(&mut tx, did).await?;
+        if deleted.rows_affected() > 0 {
+            let mut batch = Batch::new();
+            insert_outbox(&mut batch, &[deletion_event(did)?]);
+            batch.execute(&mut tx).await?;
+        }
         tx.commit().await?;
         Ok(deleted.rows_affected() > 0)
     }

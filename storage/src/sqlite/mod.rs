@@ -73,6 +73,7 @@ mod accounts;
 mod batch;
 mod connect;
 mod contention;
+mod firehose;
 mod group_commit;
 mod management;
 mod pools;

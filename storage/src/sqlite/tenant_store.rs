@@ -287,6 +287,7 @@ pub(super) fn commit_of(write: &CommitWrite) -> Commit {
     insert_blocks(&mut batch, &write.repo, Some(&write.root.rev), &write.blocks);
     update_records(&mut batch, write);
     delete_blocks(&mut batch, &write.repo, &write.released_records, true);
+    super::firehose::insert_outbox(&mut batch, &write.events);
     Commit { repo: write.repo.clone(), expected: write.expected, root: write.root.clone(), batch }
 }
 

@@ -1,0 +1,87 @@
+//! [`Firehose`]: the in-process side shared by the write path, the
+//! sequencer and the subscribers.
+
+use std::collections::HashSet;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+
+use primal_pds_storage::{DomainName, SequencedEvent};
+use tokio::sync::{Notify, broadcast};
+
+/// Live events of this node and the work queue of its sequencer.
+#[derive(Debug)]
+pub struct Firehose {
+    /// Each live event, once, in `seq` order.
+    live: broadcast::Sender<SequencedEvent>,
+    /// How many events a subscriber may fall behind.
+    buffer: usize,
+    /// Tenants whose outbox has events to sequence.
+    dirty: Mutex<HashSet<DomainName>>,
+    /// Wakes the sequencer.
+    pub(crate) sequence_now: Notify,
+    /// Wakes the tail reader (new events in the log).
+    pub(crate) tail_now: Notify,
+    /// The highest `seq` broadcast so far.
+    pub(crate) published: AtomicI64,
+    /// Whether the background tasks run.
+    pub(crate) started: AtomicBool,
+    /// requestCrawl rate limiting.
+    pub(crate) crawls: super::crawl::CrawlLog,
+}
+
+impl Firehose {
+    /// A firehose whose subscribers may fall `buffer` events behind.
+    pub fn new(buffer: usize) -> Firehose {
+        let buffer = buffer.max(1);
+        // The broadcast ring only feeds each subscriber's own queue, which
+        // it drains without waiting; twice the buffer leaves slack.
+        let (live, _) = broadcast::channel(buffer.saturating_mul(2).max(16));
+        Firehose {
+            live,
+            buffer,
+            dirty: Mutex::new(HashSet::new()),
+            sequence_now: Notify::new(),
+            tail_now: Notify::new(),
+            published: AtomicI64::new(0),
+            started: AtomicBool::new(false),
+            crawls: super::crawl::CrawlLog::default(),
+        }
+    }
+
+    /// The per-subscriber buffer, in events.
+    pub fn buffer(&self) -> usize {
+        self.buffer
+    }
+
+    /// Events were written to `domain`'s outbox: sequence them soon.
+    pub fn notify_tenant(&self, domain: &DomainName) {
+        self.dirty.lock().unwrap_or_else(|p| p.into_inner()).insert(domain.clone());
+        self.sequence_now.notify_one();
+    }
+
+    /// Take the tenants marked since the last call.
+    pub(crate) fn take_dirty(&self) -> Vec<DomainName> {
+        self.dirty.lock().unwrap_or_else(|p| p.into_inner()).drain().collect()
+    }
+
+    /// A receiver of live events.
+    pub fn subscribe(&self) -> broadcast::Receiver<SequencedEvent> {
+        self.live.subscribe()
+    }
+
+    /// Broadcast events read from the log (in `seq` order); older ones are skipped.
+    pub(crate) fn publish(&self, events: Vec<SequencedEvent>) {
+        for event in events {
+            if event.seq > self.published.load(Ordering::Acquire) {
+                self.published.store(event.seq, Ordering::Release);
+                // No receiver is not an error.
+                let _ = self.live.send(event);
+            }
+        }
+    }
+
+    /// How many subscribers are connected to this node.
+    pub fn subscribers(&self) -> usize {
+        self.live.receiver_count()
+    }
+}
