@@ -5,8 +5,9 @@
 
 mod common;
 mod firehose;
+#[path = "support/js_packages.rs"]
+mod js_packages;
 
-use std::path::PathBuf;
 use std::process::Command;
 
 use primal_pds_engine::repo::RecordWrite;
@@ -14,35 +15,13 @@ use primal_pds_engine::syntax::{Handle, Nsid, RecordKey};
 use primal_pds_storage::{AccountRole, AccountStatus, AccountStore, DomainName, NewAccount, TenantBackend};
 
 use firehose::{Cluster, create, post, write};
-
-fn js_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/js")
-}
-
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false")
-}
-
-/// `node_modules` with `@atproto/sync`, installing it when missing; false when impossible.
-fn installed() -> bool {
-    if js_dir().join("node_modules/@atproto/sync").is_dir() {
-        return true;
-    }
-    let ok = Command::new("npm")
-        .args(["ci", "--no-audit", "--no-fund"])
-        .current_dir(js_dir())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        assert!(!in_ci(), "npm ci failed: the @atproto/sync consumer test must run in CI");
-        eprintln!("npm ci failed or npm is missing: skipping the @atproto/sync consumer");
-    }
-    ok
-}
+use js_packages::{ensure_packages, js_dir, node_available};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn atproto_sync_consumer_validates_the_stream() {
-    if !installed() {
+    if !(node_available("the @atproto/sync consumer test")
+        && ensure_packages(&["@atproto/sync"], "the @atproto/sync consumer test"))
+    {
         return;
     }
     let cluster = Cluster::sqlite(500);

@@ -8,12 +8,12 @@
 //! `node_modules` is installed. Without node or the launcher the tests fail
 //! when `CI` is set and are skipped (with a message) otherwise.
 
-use std::io::{BufRead as _, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+#[path = "support/plc_directory.rs"]
+mod plc_directory;
+
 use std::time::Duration;
 
+use plc_directory::start_directory;
 use primal_pds_api::config::Config;
 use primal_pds_api::identity::{Identity, IdentityError};
 use primal_pds_api::secret::Secret;
@@ -21,70 +21,6 @@ use primal_pds_engine::identity::DidDocument;
 use primal_pds_engine::identity::plc::{SignedPlcOperation, verify_operation_chain};
 use primal_pds_engine::keys::{Algorithm, Keypair};
 use primal_pds_engine::syntax::{Did, Handle};
-
-/// A running directory; killed on drop.
-struct PlcDirectory {
-    child: Child,
-    url: String,
-}
-
-impl Drop for PlcDirectory {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The launcher, or `None` (after deciding skip vs. fail) when it cannot run here.
-fn launcher() -> Option<PathBuf> {
-    let path = std::env::var_os("PRIMAL_PDS_PLC_SERVER_JS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/plc/server.js"));
-    let installed = path.parent().is_some_and(|dir| dir.join("node_modules/@did-plc/server").is_dir());
-    let node = Command::new("node").arg("--version").output().is_ok_and(|o| o.status.success());
-    if path.is_file() && installed && node {
-        return Some(path);
-    }
-    let why = format!(
-        "the PLC directory cannot run (launcher {}: exists {}, node_modules installed {installed}, node {node}); \
-         run `scripts/test -p primal-pds --test identity_plc`, or `npm ci` in api/tests/plc",
-        path.display(),
-        path.is_file()
-    );
-    if std::env::var_os("CI").is_some() {
-        panic!("{why}");
-    }
-    eprintln!("SKIPPED: {why}");
-    None
-}
-
-/// Start a directory; it prints `listening <port>` once it accepts connections.
-fn start_directory() -> Option<PlcDirectory> {
-    let script = launcher()?;
-    let mut child = Command::new("node")
-        .arg(&script)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run node {}: {e}", script.display()));
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut line = String::new();
-        let _ = BufReader::new(stdout).read_line(&mut line);
-        let _ = tx.send(line);
-    });
-    let mut directory = PlcDirectory { child, url: String::new() };
-    let line = rx.recv_timeout(Duration::from_secs(60)).expect("the PLC directory did not start within 60 s");
-    let port: u16 = line
-        .trim()
-        .strip_prefix("listening ")
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("unexpected first line from the PLC directory: {line:?}"));
-    directory.url = format!("http://127.0.0.1:{port}");
-    Some(directory)
-}
 
 fn http() -> reqwest::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();

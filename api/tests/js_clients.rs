@@ -6,54 +6,21 @@
 //! the packages are unavailable; in CI it fails instead.
 
 mod common;
+#[path = "support/js_packages.rs"]
+mod js_packages;
 
-use std::path::PathBuf;
 use std::process::Command;
 
 use common::{ADMIN_KEY, TestPds};
+use js_packages::{ensure_packages, js_dir, node_available};
+
+/// What the client scripts import.
+const CLIENT_PACKAGES: &[&str] = &["@atproto/api", "@atproto/repo"];
 use primal_pds_storage::{AccountStore, AccountUpdate, TenantBackend};
-
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false")
-}
-
-/// Skip (outside CI) or fail (in CI) for `reason`.
-fn unavailable(reason: &str) {
-    if in_ci() {
-        panic!("{reason}: the JS client tests must run in CI");
-    }
-    eprintln!("{reason}: skipping the JS client round trip");
-}
-
-fn js_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/js")
-}
-
-/// Make sure `node_modules` is installed; false when it cannot be.
-fn install_packages() -> bool {
-    if js_dir().join("node_modules/@atproto/api").is_dir() && js_dir().join("node_modules/@atproto/repo").is_dir() {
-        return true;
-    }
-    match Command::new("npm").args(["ci", "--no-audit", "--no-fund"]).current_dir(js_dir()).status() {
-        Ok(status) if status.success() => true,
-        Ok(status) => {
-            unavailable(&format!("npm ci failed ({status})"));
-            false
-        }
-        Err(e) => {
-            unavailable(&format!("npm is not available ({e})"));
-            false
-        }
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn atproto_client_round_trip() {
-    if Command::new("node").arg("--version").output().is_err() {
-        unavailable("node is not installed");
-        return;
-    }
-    if !install_packages() {
+    if !(node_available("the JS client tests") && ensure_packages(CLIENT_PACKAGES, "the JS client tests")) {
         return;
     }
     let pds = TestPds::sqlite().await;
@@ -85,11 +52,7 @@ async fn atproto_client_round_trip() {
 /// deletes, refreshes and logs out, with no admin key.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn atproto_client_session_round_trip() {
-    if Command::new("node").arg("--version").output().is_err() {
-        unavailable("node is not installed");
-        return;
-    }
-    if !install_packages() {
+    if !(node_available("the JS client tests") && ensure_packages(CLIENT_PACKAGES, "the JS client tests")) {
         return;
     }
     let pds = TestPds::sqlite().await;

@@ -10,75 +10,14 @@
 //! a message) otherwise.
 
 mod management_suite;
-
-use std::io::{BufRead as _, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+#[path = "support/plc_directory.rs"]
+mod plc_directory;
 
 use management_suite::{Harness, fresh_domain};
+use plc_directory::start_directory;
 use primal_pds_engine::identity::DidDocument;
 use primal_pds_storage::{AccountStore, DomainName, TenantBackend};
 use serde_json::json;
-
-/// A running directory; killed on drop.
-struct PlcDirectory {
-    child: Child,
-    url: String,
-}
-
-impl Drop for PlcDirectory {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Start the directory (it prints `listening <port>` once it accepts
-/// connections), or `None` when it cannot run here and `CI` is not set.
-fn start_directory() -> Option<PlcDirectory> {
-    let script = std::env::var_os("PRIMAL_PDS_PLC_SERVER_JS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/plc/server.js"));
-    let installed = script.parent().is_some_and(|dir| dir.join("node_modules/@did-plc/server").is_dir());
-    let node = Command::new("node").arg("--version").output().is_ok_and(|o| o.status.success());
-    if !(script.is_file() && installed && node) {
-        let why = format!(
-            "the PLC directory cannot run (launcher {}, node_modules installed {installed}, node {node}); \
-             run `scripts/test -p primal-pds --test management_plc`",
-            script.display()
-        );
-        if std::env::var_os("CI").is_some() {
-            panic!("{why}");
-        }
-        eprintln!("SKIPPED: {why}");
-        return None;
-    }
-    let mut child = Command::new("node")
-        .arg(&script)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run node {}: {e}", script.display()));
-    let stdout = child.stdout.take().expect("piped stdout");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut line = String::new();
-        let _ = BufReader::new(stdout).read_line(&mut line);
-        let _ = tx.send(line);
-    });
-    let mut directory = PlcDirectory { child, url: String::new() };
-    let line = rx.recv_timeout(Duration::from_secs(60)).expect("the PLC directory did not start within 60 s");
-    let port: u16 = line
-        .trim()
-        .strip_prefix("listening ")
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("unexpected first line from the PLC directory: {line:?}"));
-    directory.url = format!("http://127.0.0.1:{port}");
-    Some(directory)
-}
 
 /// The DID document the directory serves for `did`.
 async fn published(plc: &str, did: &str) -> DidDocument {
