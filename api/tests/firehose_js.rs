@@ -8,14 +8,12 @@ mod firehose;
 #[path = "support/js_packages.rs"]
 mod js_packages;
 
-use std::process::Command;
-
 use primal_pds_engine::repo::RecordWrite;
 use primal_pds_engine::syntax::{Handle, Nsid, RecordKey};
 use primal_pds_storage::{AccountRole, AccountStatus, AccountStore, DomainName, NewAccount, TenantBackend};
 
 use firehose::{Cluster, create, post, write};
-use js_packages::{ensure_packages, js_dir, node_available};
+use js_packages::{ensure_packages, node_available, run_script};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn atproto_sync_consumer_validates_the_stream() {
@@ -58,19 +56,8 @@ async fn atproto_sync_consumer_validates_the_stream() {
 
     let keys = serde_json::json!({ did.as_str(): key.public_key().to_did_key() }).to_string();
     let service = format!("ws://{}", node.addr);
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new("node")
-            .arg("firehose_consumer.mjs")
-            .args([service.as_str(), "22", keys.as_str()])
-            .current_dir(js_dir())
-            .output()
-    })
-    .await
-    .expect("join")
-    .expect("run node");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "consumer failed: {stdout} {stderr}");
+    let stdout =
+        run_script("firehose_consumer.mjs", vec![service.to_string(), "22".to_string(), keys.to_string()]).await;
     let counts: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap_or_default()).expect("counts");
     assert_eq!(counts["errors"], serde_json::json!([]), "{counts}");
     assert_eq!(

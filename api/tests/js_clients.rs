@@ -9,10 +9,8 @@ mod common;
 #[path = "support/js_packages.rs"]
 mod js_packages;
 
-use std::process::Command;
-
 use common::{ADMIN_KEY, TestPds};
-use js_packages::{ensure_packages, js_dir, node_available};
+use js_packages::{ensure_packages, node_available, run_script};
 
 /// What the client scripts import.
 const CLIENT_PACKAGES: &[&str] = &["@atproto/api", "@atproto/repo"];
@@ -28,19 +26,11 @@ async fn atproto_client_round_trip() {
     let account = pds.add_account(&domain, "jsclient").await;
     let did_key = account.key.public_key().to_did_key();
     let (base, did) = (pds.base.clone(), account.did.to_string());
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new("node")
-            .arg("client_roundtrip.mjs")
-            .args([base.as_str(), ADMIN_KEY, did.as_str(), did_key.as_str()])
-            .current_dir(js_dir())
-            .output()
-    })
-    .await
-    .expect("join")
-    .expect("run node");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "client round trip failed ({}):\n{stdout}\n{stderr}", output.status);
+    let stdout = run_script(
+        "client_roundtrip.mjs",
+        vec![base.to_string(), ADMIN_KEY.to_string(), did.to_string(), did_key.to_string()],
+    )
+    .await;
     let report: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON line");
     assert_eq!(report["ok"], true, "{report}");
     assert_eq!(report["records"].as_array().map(Vec::len), Some(3), "{report}");
@@ -64,19 +54,8 @@ async fn atproto_client_session_round_trip() {
     let update = AccountUpdate { password_hash: Some(hash), ..AccountUpdate::default() };
     store.update_account(&account.did, &update).await.expect("set password");
     let (base, handle) = (pds.base.clone(), account.handle.to_string());
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new("node")
-            .arg("session_roundtrip.mjs")
-            .args([base.as_str(), handle.as_str(), password])
-            .current_dir(js_dir())
-            .output()
-    })
-    .await
-    .expect("join")
-    .expect("run node");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "session round trip failed ({}):\n{stdout}\n{stderr}", output.status);
+    let stdout =
+        run_script("session_roundtrip.mjs", vec![base.to_string(), handle.to_string(), password.to_string()]).await;
     let report: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON line");
     assert_eq!(report["ok"], true, "{report}");
     assert_eq!(report["did"], account.did.to_string(), "{report}");

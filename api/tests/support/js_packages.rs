@@ -46,3 +46,18 @@ pub fn node_available(what: &str) -> bool {
     eprintln!("node is not installed: skipping {what}");
     false
 }
+
+/// Run `node <script> <args…>` in `api/tests/js` off the async runtime;
+/// panics (with its output) unless it exits 0; returns its stdout.
+pub async fn run_script(script: &str, args: Vec<String>) -> String {
+    let name = script.to_string();
+    let output =
+        tokio::task::spawn_blocking(move || Command::new("node").arg(&name).args(&args).current_dir(js_dir()).output())
+            .await
+            .expect("join")
+            .unwrap_or_else(|e| panic!("cannot run node {script}: {e}"));
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "node {script} failed ({}):\n{stdout}\n{stderr}", output.status);
+    stdout
+}
