@@ -833,6 +833,8 @@ async fn http_errors(pds: &TestPds) {
         .await
         .expect("send");
     assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    // The unread rest of the body makes the connection unusable: the server says so.
+    assert_eq!(resp.headers().get("connection").map(|v| v.as_bytes()), Some(&b"close"[..]));
     let body: Value = resp.json().await.expect("a JSON error");
     assert_eq!(body["error"], "PayloadTooLarge");
 }

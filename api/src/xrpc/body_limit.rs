@@ -28,13 +28,18 @@ pub fn batch_body_limit<E: Endpoint>(ep: E) -> impl Endpoint {
     limit_body(ep, BATCH_BODY_LIMIT)
 }
 
+/// The 413 answer. It says `Connection: close`: the rest of the body is not
+/// read, so the connection cannot carry another request (a client that
+/// reused it would see its next request fail).
 fn too_large(max: usize) -> poem::Error {
     let err = XrpcError::new(
         StatusCode::PAYLOAD_TOO_LARGE,
         "PayloadTooLarge",
         format!("Request body is larger than {max} bytes"),
     );
-    poem::Error::from_response(err.into_response())
+    let mut response = err.into_response();
+    response.headers_mut().insert(poem::http::header::CONNECTION, poem::http::HeaderValue::from_static("close"));
+    poem::Error::from_response(response)
 }
 
 fn limit_body<E: Endpoint>(ep: E, max: usize) -> impl Endpoint {
