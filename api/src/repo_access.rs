@@ -26,9 +26,7 @@ use poem::http::StatusCode;
 use primal_pds_engine::keys::Keypair;
 use primal_pds_engine::repo::{CommitResult, RecordWrite, Repo, RepoError};
 use primal_pds_engine::syntax::{AtIdentifier, Did};
-use primal_pds_storage::{
-    Account, AccountStatus, AccountStore, AnyStore, DomainName, StorageError, TenantBackend, TenantStatus,
-};
+use primal_pds_storage::{Account, AccountStatus, AccountStore, AnyStore, DomainName, StorageError, TenantBackend};
 
 use crate::error::XrpcError;
 use crate::state::AppState;
@@ -100,9 +98,8 @@ impl AppState {
             AtIdentifier::Did(did) => Some(did.clone()),
             AtIdentifier::Handle(handle) => self.repo_cache.get_handle(handle),
         };
-        let served_domains = self.domains().await.map_err(storage_error)?;
         if let Some((domain, account)) = cached_did.as_ref().and_then(|did| self.repo_cache.get(did))
-            && served_domains.get(&domain).map(|t| t.status) == Some(TenantStatus::Active)
+            && self.is_served(&domain).await.map_err(storage_error)?
             && let Ok(store) = self.backend.tenant_store(&domain).await
         {
             return Ok(RepoTarget { did: account.did.clone(), domain, store, account });
@@ -120,8 +117,7 @@ impl AppState {
                 None => return Err(repo_not_found(id.as_str())),
             },
         };
-        let served = self.domains().await.map_err(storage_error)?.get(&domain).map(|t| t.status);
-        if served != Some(TenantStatus::Active) {
+        if !self.is_served(&domain).await.map_err(storage_error)? {
             return Err(repo_not_found(id.as_str()));
         }
         let store = match self.backend.tenant_store(&domain).await {

@@ -1,7 +1,7 @@
 //! [`AppState`]: what every request handler shares.
 
 use std::collections::BTreeMap;
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use primal_pds_engine::syntax::TidClock;
@@ -18,6 +18,9 @@ use crate::traefik::TraefikWriter;
 /// How long the in-memory view of the hosted domains is trusted before it
 /// is re-read (another node may have added or disabled a domain).
 const DOMAIN_CACHE_TTL: Duration = Duration::from_secs(5);
+
+/// Every hosted domain by name.
+pub type Domains = BTreeMap<DomainName, TenantInfo>;
 
 /// Shared server state (held in an `Arc`, reached from handlers with
 /// `Data<&Arc<AppState>>`).
@@ -41,7 +44,7 @@ pub struct AppState {
     pub rate_limiter: RateLimiter,
     /// Live firehose events and the sequencer's work queue.
     pub firehose: Firehose,
-    domains: RwLock<Option<(Instant, BTreeMap<DomainName, TenantInfo>)>>,
+    domains: RwLock<Option<(Instant, Arc<Domains>)>>,
 }
 
 impl AppState {
@@ -65,17 +68,22 @@ impl AppState {
     }
 
     /// Every hosted domain (served or not), from a cache at most a few
-    /// seconds old.
-    pub async fn domains(&self) -> Result<BTreeMap<DomainName, TenantInfo>, StorageError> {
+    /// seconds old (shared, not copied, on every call).
+    pub async fn domains(&self) -> Result<Arc<Domains>, StorageError> {
         if let Some((at, map)) = &*self.domains.read().unwrap_or_else(|p| p.into_inner())
             && at.elapsed() < DOMAIN_CACHE_TTL
         {
             return Ok(map.clone());
         }
-        let map: BTreeMap<_, _> =
-            self.backend.list_tenants().await?.into_iter().map(|t| (t.domain.clone(), t)).collect();
+        let map: Arc<Domains> =
+            Arc::new(self.backend.list_tenants().await?.into_iter().map(|t| (t.domain.clone(), t)).collect());
         *self.domains.write().unwrap_or_else(|p| p.into_inner()) = Some((Instant::now(), map.clone()));
         Ok(map)
+    }
+
+    /// Whether `domain` is hosted and active (disabled domains are not served).
+    pub async fn is_served(&self, domain: &DomainName) -> Result<bool, StorageError> {
+        Ok(self.domains().await?.get(domain).is_some_and(|t| t.status == TenantStatus::Active))
     }
 
     /// Forget the cached domain list (call after every domain change).

@@ -111,8 +111,7 @@ pub async fn session_for_claims(
     {
         return Err(invalid_token("Token is for another domain"));
     }
-    let served = state.domains().await.map_err(storage_error)?.get(&domain).map(|t| t.status);
-    if served != Some(primal_pds_storage::TenantStatus::Active) {
+    if !state.is_served(&domain).await.map_err(storage_error)? {
         return Err(invalid_token("Token could not be verified"));
     }
     let store = state.backend.tenant_store(&domain).await.map_err(|_| invalid_token("Token could not be verified"))?;

@@ -20,7 +20,7 @@ use poem_openapi::{Object, OpenApi, Tags};
 use primal_pds_engine::syntax::{Did, Handle};
 use primal_pds_storage::{
     Account, AccountStatus, AccountStore, AccountUpdate, AnyStore, AppPassword, DomainName, RefreshToken, SessionStore,
-    StorageError, TenantBackend, TenantStatus,
+    StorageError, TenantBackend,
 };
 
 use crate::auth::jwt::{ACCESS_TTL_SECS, Claims, REFRESH_TTL_SECS, Scope, now_secs, service_did};
@@ -249,7 +249,7 @@ async fn find_login_account(
     if host_tenant.is_some_and(|t| t.domain != domain) {
         return Ok(None);
     }
-    if state.domains().await.map_err(storage_error)?.get(&domain).map(|t| t.status) != Some(TenantStatus::Active) {
+    if !state.is_served(&domain).await.map_err(storage_error)? {
         return Ok(None);
     }
     let store = match state.backend.tenant_store(&domain).await {

@@ -302,9 +302,9 @@ impl SyncApi {
                 .domains()
                 .await
                 .map_err(storage_error)?
-                .into_values()
+                .values()
                 .filter(|t| t.status == TenantStatus::Active)
-                .map(|t| t.domain)
+                .map(|t| t.domain.clone())
                 .collect(),
         };
         let mut repos = Vec::new();
