@@ -34,6 +34,7 @@ pub use any::{AnyBackend, AnyStore};
 pub use domain::{DomainName, TENANT_DB_PREFIX};
 pub use error::StorageError;
 pub use firehose::{EventLog, EventOutbox, OutboxEvent, SequencedEvent, account_wire_status};
+pub use memory::now_millis;
 pub use session::{AppPassword, InviteCode, RefreshToken, RegistrationMode, SessionStore};
 pub use stats::{RepoCounts, RepoStats};
 pub use tenant::{TenantBackend, TenantInfo, TenantStatus};

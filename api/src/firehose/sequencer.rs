@@ -214,18 +214,11 @@ async fn pruner(state: Weak<AppState>) {
         every.tick().await;
         let Some(strong) = state.upgrade() else { return };
         let hours = i64::try_from(strong.config.firehose_retention_hours).unwrap_or(i64::MAX / 3_600_000);
-        let before = now_millis().saturating_sub(hours.saturating_mul(3_600_000));
+        let before = primal_pds_storage::now_millis().saturating_sub(hours.saturating_mul(3_600_000));
         match strong.backend.prune_events(before).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(deleted = n, "firehose: pruned old events"),
             Err(e) => tracing::warn!(error = %e, "firehose: pruning failed"),
         }
     }
-}
-
-fn now_millis() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }

@@ -17,7 +17,7 @@ use poem::http::StatusCode;
 use poem::web::Data;
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi, Tags};
-use primal_pds_engine::syntax::{Did, Handle};
+use primal_pds_engine::syntax::{Datetime, Did, Handle};
 use primal_pds_storage::{
     Account, AccountStatus, AccountStore, AccountUpdate, AnyStore, AppPassword, DomainName, RefreshToken, SessionStore,
     StorageError, TenantBackend,
@@ -172,28 +172,19 @@ fn login_failed() -> XrpcError {
     XrpcError::new(StatusCode::UNAUTHORIZED, "AuthenticationRequired", "Invalid identifier or password")
 }
 
-/// Unix milliseconds as RFC 3339.
+/// Unix milliseconds as RFC 3339 with millisecond precision
+/// (`YYYY-MM-DDTHH:MM:SS.mmmZ`, as the reference PDS writes them): the
+/// engine's [`Datetime`] cut to three fraction digits (the epoch if out of range).
 pub fn rfc3339(millis: i64) -> String {
-    let secs = millis.div_euclid(1000);
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60,
-        millis.rem_euclid(1000)
-    )
+    let micros = Datetime::from_unix_micros(millis.saturating_mul(1000))
+        .or_else(|_| Datetime::from_unix_micros(0))
+        .map(|d| d.as_str().to_string())
+        .unwrap_or_default();
+    // `YYYY-MM-DDTHH:MM:SS.ffffffZ`: keep the date, time and milliseconds.
+    match micros.get(..23) {
+        Some(head) => format!("{head}Z"),
+        None => micros,
+    }
 }
 
 /// Whether `password` has the shape of an app password (`xxxx-xxxx-xxxx-xxxx`).

@@ -48,8 +48,8 @@ impl MemoryBackend {
     }
 }
 
-/// Milliseconds since the Unix epoch, now.
-pub(crate) fn now_millis() -> i64 {
+/// Milliseconds since the Unix epoch, now (the time unit of every stored timestamp).
+pub fn now_millis() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
