@@ -9,8 +9,9 @@ use primal_pds_engine::syntax::{Did, Handle, Tid};
 use crate::postgres::{PgStore, PostgresBackend};
 use crate::sqlite::{SqliteBackend, SqliteStore};
 use crate::{
-    Account, AccountStore, AccountUpdate, AppPassword, DomainName, InviteCode, NewAccount, RefreshToken,
-    RegistrationMode, RepoCounts, RepoStats, SessionStore, StorageError, TenantBackend, TenantInfo, TenantStatus,
+    Account, AccountStore, AccountUpdate, AppPassword, BlobIndex, BlobMeta, DomainName, InviteCode, MissingBlob,
+    NewAccount, RefreshToken, Registration, RegistrationMode, RepoCounts, RepoStats, SessionStore, StorageError,
+    TenantBackend, TenantInfo, TenantStatus,
 };
 
 /// The SQLite or the Postgres backend.
@@ -88,6 +89,10 @@ impl TenantBackend for AnyBackend {
 
     async fn set_tenant_status(&self, domain: &DomainName, status: TenantStatus) -> Result<(), StorageError> {
         dispatch_backend!(self, b => b.set_tenant_status(domain, status).await)
+    }
+
+    async fn set_blob_quota(&self, domain: &DomainName, quota: Option<u64>) -> Result<(), StorageError> {
+        dispatch_backend!(self, b => b.set_blob_quota(domain, quota).await)
     }
 
     async fn route_did(&self, did: &Did, domain: &DomainName, handle: &Handle) -> Result<(), StorageError> {
@@ -200,6 +205,65 @@ impl SessionStore for AnyStore {
 
     async fn set_registration_mode(&self, mode: Option<RegistrationMode>) -> Result<(), StorageError> {
         dispatch!(self, s => s.set_registration_mode(mode).await)
+    }
+}
+
+impl BlobIndex for AnyStore {
+    async fn register_blob(
+        &self,
+        did: &Did,
+        blob: &BlobMeta,
+        quota: Option<u64>,
+    ) -> Result<Registration, StorageError> {
+        dispatch!(self, s => s.register_blob(did, blob, quota).await)
+    }
+
+    async fn unregister_blob(&self, did: &Did, cid: &Cid) -> Result<(), StorageError> {
+        dispatch!(self, s => s.unregister_blob(did, cid).await)
+    }
+
+    async fn get_blob(&self, did: &Did, cid: &Cid) -> Result<Option<BlobMeta>, StorageError> {
+        dispatch!(self, s => s.get_blob(did, cid).await)
+    }
+
+    async fn absent_blobs(&self, did: &Did, cids: &[Cid]) -> Result<Vec<Cid>, StorageError> {
+        dispatch!(self, s => s.absent_blobs(did, cids).await)
+    }
+
+    async fn list_blobs(
+        &self,
+        did: &Did,
+        since: Option<&Tid>,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Cid>, StorageError> {
+        dispatch!(self, s => s.list_blobs(did, since, cursor, limit).await)
+    }
+
+    async fn list_missing_blobs(
+        &self,
+        did: &Did,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<MissingBlob>, StorageError> {
+        dispatch!(self, s => s.list_missing_blobs(did, cursor, limit).await)
+    }
+
+    async fn blob_bytes_used(&self) -> Result<u64, StorageError> {
+        dispatch!(self, s => s.blob_bytes_used().await)
+    }
+
+    async fn claim_garbage(
+        &self,
+        did: Option<&Did>,
+        uploaded_before: i64,
+        limit: usize,
+    ) -> Result<Vec<(Did, Cid)>, StorageError> {
+        dispatch!(self, s => s.claim_garbage(did, uploaded_before, limit).await)
+    }
+
+    async fn forget_blob(&self, did: &Did, cid: &Cid) -> Result<(), StorageError> {
+        dispatch!(self, s => s.forget_blob(did, cid).await)
     }
 }
 

@@ -136,6 +136,7 @@ pub async fn root_compare_and_swap<S: RepoStore>(store: &S) {
             collection: "app.bsky.feed.post".into(),
             rkey: "lost".into(),
             cid: Some(record_cid),
+            blobs: Vec::new(),
         }],
         events: Vec::new(),
     };
@@ -399,7 +400,7 @@ pub fn new_account(did: &Did, handle: &Handle) -> NewAccount {
 }
 
 /// Create `did`'s account with a fresh repo; the genesis commit's result.
-async fn create_account<S: AccountStore>(store: &S, did: &Did, handle: &Handle) -> (Account, CommitResult) {
+pub(crate) async fn create_account<S: AccountStore>(store: &S, did: &Did, handle: &Handle) -> (Account, CommitResult) {
     let key = Keypair::generate(Algorithm::K256);
     let (genesis, result) = Repo::genesis(did, &key, &TidClock::new());
     let account = store.create_account(&new_account(did, handle), &genesis).await.expect("create account");
@@ -407,7 +408,7 @@ async fn create_account<S: AccountStore>(store: &S, did: &Did, handle: &Handle) 
 }
 
 /// A fresh tenant of `backend` and its store.
-async fn fresh_tenant<B: TenantBackend>(backend: &B) -> (DomainName, B::Store) {
+pub(crate) async fn fresh_tenant<B: TenantBackend>(backend: &B) -> (DomainName, B::Store) {
     let domain = fresh_domain();
     backend.create_tenant(&domain).await.expect("create tenant");
     let store = backend.tenant_store(&domain).await.expect("tenant store");

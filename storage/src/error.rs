@@ -35,6 +35,19 @@ pub enum StorageError {
     /// The configuration is unusable (e.g. no database server listed).
     #[error("storage configuration: {0}")]
     Config(String),
+    /// Storing a blob would take the tenant past its blob quota.
+    #[error("blob storage quota exceeded: {used} of {quota} bytes used, the upload has {size}")]
+    QuotaExceeded {
+        /// Bytes the tenant's blobs use now.
+        used: u64,
+        /// The tenant's quota.
+        quota: u64,
+        /// Size of the refused blob.
+        size: u64,
+    },
+    /// The blob is being garbage-collected at this moment; upload it again.
+    #[error("blob {0} is being deleted; upload it again")]
+    BlobBeingDeleted(String),
     /// A database error.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),

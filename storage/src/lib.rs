@@ -16,6 +16,8 @@
 
 mod account;
 mod any;
+pub mod blob_conformance;
+mod blob_index;
 #[cfg(feature = "rocksdb-cache")]
 pub mod cache;
 pub mod conformance;
@@ -31,6 +33,7 @@ mod tenant;
 
 pub use account::{Account, AccountRole, AccountStatus, AccountStore, AccountUpdate, NewAccount};
 pub use any::{AnyBackend, AnyStore};
+pub use blob_index::{BlobIndex, BlobMeta, MissingBlob, Registration};
 pub use domain::{DomainName, TENANT_DB_PREFIX};
 pub use error::StorageError;
 pub use firehose::{EventLog, EventOutbox, OutboxEvent, SequencedEvent, account_wire_status};

@@ -5,7 +5,7 @@ use std::future::Future;
 use primal_pds_engine::store::RepoStore;
 use primal_pds_engine::syntax::{Did, Handle};
 
-use crate::{AccountStore, DomainName, RepoStats, SessionStore, StorageError};
+use crate::{AccountStore, BlobIndex, DomainName, RepoStats, SessionStore, StorageError};
 
 /// Whether a hosted domain is served.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -52,13 +52,15 @@ pub struct TenantInfo {
     pub created_at: i64,
     /// Last status change, milliseconds since the Unix epoch.
     pub updated_at: i64,
+    /// Most bytes of blobs the tenant's accounts may store together (`None`: no limit).
+    pub blob_quota: Option<u64>,
 }
 
 /// Creates, opens and removes tenant databases, and records them (and the
 /// DIDs they host) in the management database.
 pub trait TenantBackend: Send + Sync {
     /// The repo and account store of one tenant. Cheap to clone; clones share connections.
-    type Store: RepoStore + AccountStore + SessionStore + RepoStats + Clone + Send + Sync + 'static;
+    type Store: RepoStore + AccountStore + SessionStore + RepoStats + BlobIndex + Clone + Send + Sync + 'static;
 
     /// Create the tenant's database, apply migrations, and record it.
     /// Fails with [`StorageError::TenantExists`] if recorded already. A
@@ -83,6 +85,14 @@ pub trait TenantBackend: Send + Sync {
         &self,
         domain: &DomainName,
         status: TenantStatus,
+    ) -> impl Future<Output = Result<(), StorageError>> + Send;
+
+    /// Set (or with `None` lift) the tenant's blob storage quota in bytes;
+    /// [`StorageError::TenantNotFound`] if there is no such tenant.
+    fn set_blob_quota(
+        &self,
+        domain: &DomainName,
+        quota: Option<u64>,
     ) -> impl Future<Output = Result<(), StorageError>> + Send;
 
     /// Record that `did` lives in `domain` with `handle`, claiming the handle

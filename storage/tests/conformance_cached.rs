@@ -72,6 +72,7 @@ where
         // Account deletion checks `has` through the cache: a block left cached fails it.
         conformance::account_suite(&backend).await;
         conformance::session_suite(&backend).await;
+        primal_pds_storage::blob_conformance::blob_index_suite(&backend).await;
         assert!(backend.cache().is_enabled(), "the cache turned itself off");
         assert!(backend.cache().stats().hits > 0, "the suite never hit the cache");
         backend.close().await;
@@ -189,6 +190,9 @@ impl TenantBackend for SharedMemory {
     }
     async fn set_tenant_status(&self, domain: &DomainName, status: TenantStatus) -> Result<(), StorageError> {
         self.0.set_tenant_status(domain, status).await
+    }
+    async fn set_blob_quota(&self, domain: &DomainName, quota: Option<u64>) -> Result<(), StorageError> {
+        self.0.set_blob_quota(domain, quota).await
     }
     async fn route_did(&self, did: &Did, domain: &DomainName, handle: &Handle) -> Result<(), StorageError> {
         self.0.route_did(did, domain, handle).await

@@ -23,6 +23,11 @@ async fn tenant_isolation() {
 }
 
 #[tokio::test]
+async fn blob_index_suite() {
+    primal_pds_storage::blob_conformance::blob_index_suite(&MemoryBackend::new()).await;
+}
+
+#[tokio::test]
 async fn account_suite() {
     conformance::account_suite(&MemoryBackend::new()).await;
 }

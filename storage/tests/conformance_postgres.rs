@@ -176,6 +176,14 @@ async fn tenant_isolation() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blob_index_suite() {
+    let config = config_a();
+    let backend = backend(&config).await;
+    primal_pds_storage::blob_conformance::blob_index_suite(&backend).await;
+    finish(backend, &config).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn account_suite() {
     let config = config_a();
     let backend = backend(&config).await;

@@ -101,6 +101,14 @@ async fn tenant_isolation() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blob_index_suite() {
+    let dir = TempDir::new().expect("temp dir");
+    let backend = open(dir.path()).await;
+    primal_pds_storage::blob_conformance::blob_index_suite(&backend).await;
+    backend.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn account_suite() {
     let dir = TempDir::new().expect("temp dir");
     let backend = open(dir.path()).await;
@@ -166,6 +174,8 @@ async fn migrator_with(extra: &[(&str, &str)]) -> (TempDir, Migrator) {
     // Every commit writes its firehose event to the outbox of 0003.
     std::fs::copy(real.join("0003_firehose_outbox.sql"), dir.path().join("0003_firehose_outbox.sql"))
         .expect("copy 0003");
+    // Every commit keeps its records' blob references (0005).
+    std::fs::copy(real.join("0005_blobs.sql"), dir.path().join("0005_blobs.sql")).expect("copy 0005");
     for (name, sql) in extra {
         std::fs::write(dir.path().join(name), sql).expect("write migration");
     }
@@ -243,9 +253,9 @@ async fn old_tenants_are_upgraded_on_open() {
     };
     let backend = SqliteBackend::open_with_tenant_migrator(SqliteConfig::new(dir.path()), v2).await.expect("open v2");
     let path = backend.tenant_path(&domain);
-    assert_eq!(applied_migrations(&path).await, [1, 3], "the tenant was upgraded before it was opened");
+    assert_eq!(applied_migrations(&path).await, [1, 3, 5], "the tenant was upgraded before it was opened");
     let store = backend.tenant_store(&domain).await.expect("store");
-    assert_eq!(applied_migrations(&path).await, [1, 2, 3], "opening the tenant did not upgrade it");
+    assert_eq!(applied_migrations(&path).await, [1, 2, 3, 5], "opening the tenant did not upgrade it");
     let mut conn = SqliteConnection::connect(&format!("sqlite://{}", path.display())).await.expect("connect");
     let columns: Vec<String> = sqlx::query("SELECT name FROM pragma_table_info('accounts')")
         .fetch_all(&mut conn)
@@ -502,6 +512,7 @@ async fn large_commits_span_many_statements() {
         collection: "app.bsky.feed.post".into(),
         rkey: format!("r{i:05}"),
         cid,
+        blobs: Vec::new(),
     };
     let first = RepoRoot { commit: cids[0], rev: clock.next() };
     let write = CommitWrite {
@@ -575,6 +586,7 @@ async fn racing_commits_in_one_group_keep_their_own_outcome() {
                         collection: "app.bsky.feed.post".into(),
                         rkey: format!("r{round}-{racer}"),
                         cid: Some(cid),
+                        blobs: Vec::new(),
                     }],
                     events: Vec::new(),
                 };

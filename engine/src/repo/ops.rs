@@ -91,6 +91,8 @@ pub(crate) struct EncodedWrite {
     pub write: RecordWrite,
     pub path: String,
     pub block: Option<(Cid, Bytes)>,
+    /// CIDs of the blobs the record references (each once, in document order).
+    pub blobs: Vec<Cid>,
 }
 
 /// Check a write and encode its record.
@@ -115,7 +117,15 @@ pub(crate) fn encode_write(write: RecordWrite) -> Result<EncodedWrite, RepoError
     if write.action == WriteAction::Create && write.swap.is_some() {
         return Err(RepoError::InvalidWrite(format!("create of {path} cannot have swapRecord")));
     }
-    Ok(EncodedWrite { write, path, block })
+    let mut blobs = Vec::new();
+    if let Some(record) = &write.record {
+        for blob in crate::data::find_blob_refs(record) {
+            if !blobs.contains(&blob.cid) {
+                blobs.push(blob.cid);
+            }
+        }
+    }
+    Ok(EncodedWrite { write, path, block, blobs })
 }
 
 fn check_record_type(record: &Ipld, collection: &Nsid, path: &str) -> Result<(), RepoError> {

@@ -250,6 +250,7 @@ impl Repo {
                 collection: w.write.collection.to_string(),
                 rkey: w.write.rkey.to_string(),
                 cid: new_cid,
+                blobs: w.blobs.clone(),
             });
         }
         // New nodes: those created by this batch that the final tree uses. A

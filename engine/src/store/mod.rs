@@ -40,6 +40,15 @@ pub enum StoreError {
         /// The missing block.
         cid: Cid,
     },
+    /// A record of the commit references a blob the repository's account
+    /// never uploaded (or one being deleted); the commit was not applied.
+    #[error("{repo} has no blob {}", cid.map(|c| c.to_string()).unwrap_or_else(|| "referenced by the commit".into()))]
+    UnknownBlob {
+        /// The repository.
+        repo: Did,
+        /// The blob, when the backend could tell which.
+        cid: Option<Cid>,
+    },
     /// The backend failed (I/O, database, pool); the message names the cause.
     #[error("storage backend error: {0}")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -75,6 +84,11 @@ pub struct IndexedRecord {
     pub rkey: String,
     /// The record's CID after the commit, or `None` when it was deleted.
     pub cid: Option<Cid>,
+    /// The blobs the record references after the commit (empty when it
+    /// was deleted). Backends that track blobs replace the record's
+    /// previous references with these, and refuse the commit
+    /// ([`StoreError::UnknownBlob`]) when one was never uploaded by the repo.
+    pub blobs: Vec<Cid>,
 }
 
 /// Everything one commit changes, applied atomically by [`RepoStore::apply_commit`].

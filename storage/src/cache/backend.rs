@@ -63,6 +63,10 @@ impl<B: TenantBackend> TenantBackend for CachedBackend<B> {
         self.inner.set_tenant_status(domain, status).await
     }
 
+    async fn set_blob_quota(&self, domain: &DomainName, quota: Option<u64>) -> Result<(), StorageError> {
+        self.inner.set_blob_quota(domain, quota).await
+    }
+
     async fn route_did(&self, did: &Did, domain: &DomainName, handle: &Handle) -> Result<(), StorageError> {
         self.inner.route_did(did, domain, handle).await
     }

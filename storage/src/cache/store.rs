@@ -11,8 +11,8 @@ use primal_pds_engine::syntax::{Did, Handle, Tid};
 use super::keys::Namespace;
 use super::{BlockCache, CacheError};
 use crate::{
-    Account, AccountStore, AccountUpdate, AppPassword, InviteCode, NewAccount, RefreshToken, RegistrationMode,
-    RepoCounts, RepoStats, SessionStore, StorageError,
+    Account, AccountStore, AccountUpdate, AppPassword, BlobIndex, BlobMeta, InviteCode, MissingBlob, NewAccount,
+    RefreshToken, Registration, RegistrationMode, RepoCounts, RepoStats, SessionStore, StorageError,
 };
 
 /// A [`RepoStore`] whose block reads (`get`, `get_many`, `has`) try the
@@ -299,6 +299,66 @@ impl<S: SessionStore> SessionStore for CachedStore<S> {
 
     async fn set_registration_mode(&self, mode: Option<RegistrationMode>) -> Result<(), StorageError> {
         self.inner.set_registration_mode(mode).await
+    }
+}
+
+/// Blob metadata passes through (blob bytes are not cached).
+impl<S: BlobIndex> BlobIndex for CachedStore<S> {
+    async fn register_blob(
+        &self,
+        did: &Did,
+        blob: &BlobMeta,
+        quota: Option<u64>,
+    ) -> Result<Registration, StorageError> {
+        self.inner.register_blob(did, blob, quota).await
+    }
+
+    async fn unregister_blob(&self, did: &Did, cid: &Cid) -> Result<(), StorageError> {
+        self.inner.unregister_blob(did, cid).await
+    }
+
+    async fn get_blob(&self, did: &Did, cid: &Cid) -> Result<Option<BlobMeta>, StorageError> {
+        self.inner.get_blob(did, cid).await
+    }
+
+    async fn absent_blobs(&self, did: &Did, cids: &[Cid]) -> Result<Vec<Cid>, StorageError> {
+        self.inner.absent_blobs(did, cids).await
+    }
+
+    async fn list_blobs(
+        &self,
+        did: &Did,
+        since: Option<&Tid>,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Cid>, StorageError> {
+        self.inner.list_blobs(did, since, cursor, limit).await
+    }
+
+    async fn list_missing_blobs(
+        &self,
+        did: &Did,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<MissingBlob>, StorageError> {
+        self.inner.list_missing_blobs(did, cursor, limit).await
+    }
+
+    async fn blob_bytes_used(&self) -> Result<u64, StorageError> {
+        self.inner.blob_bytes_used().await
+    }
+
+    async fn claim_garbage(
+        &self,
+        did: Option<&Did>,
+        uploaded_before: i64,
+        limit: usize,
+    ) -> Result<Vec<(Did, Cid)>, StorageError> {
+        self.inner.claim_garbage(did, uploaded_before, limit).await
+    }
+
+    async fn forget_blob(&self, did: &Did, cid: &Cid) -> Result<(), StorageError> {
+        self.inner.forget_blob(did, cid).await
     }
 }
 

@@ -1,6 +1,7 @@
 //! An in-memory [`TenantBackend`], for tests and as the conformance
 //! suite's reference.
 
+mod blobs;
 mod sessions;
 mod tenant;
 
@@ -72,6 +73,7 @@ impl TenantBackend for MemoryBackend {
             status: TenantStatus::Active,
             created_at: now,
             updated_at: now,
+            blob_quota: None,
         };
         state.tenants.insert(domain.clone(), (info.clone(), MemoryTenant::new()));
         Ok(info)
@@ -110,6 +112,15 @@ impl TenantBackend for MemoryBackend {
         let (info, _) =
             state.tenants.get_mut(domain).ok_or_else(|| StorageError::TenantNotFound(domain.to_string()))?;
         info.status = status;
+        info.updated_at = now_millis();
+        Ok(())
+    }
+
+    async fn set_blob_quota(&self, domain: &DomainName, quota: Option<u64>) -> Result<(), StorageError> {
+        let mut state = self.lock();
+        let (info, _) =
+            state.tenants.get_mut(domain).ok_or_else(|| StorageError::TenantNotFound(domain.to_string()))?;
+        info.blob_quota = quota;
         info.updated_at = now_millis();
         Ok(())
     }

@@ -30,6 +30,9 @@ pub struct MemoryTenant {
     accounts: Arc<tokio::sync::Mutex<Accounts>>,
     /// Refresh tokens, app passwords, invite codes, settings.
     sessions: Arc<std::sync::Mutex<super::sessions::Sessions>>,
+    /// Blob metadata and references; held across a commit so its check and
+    /// its write are one step.
+    blobs: Arc<tokio::sync::Mutex<super::blobs::Blobs>>,
 }
 
 impl MemoryTenant {
@@ -41,6 +44,11 @@ impl MemoryTenant {
     /// The repositories.
     pub fn repos(&self) -> &Arc<MemoryStore> {
         &self.repos
+    }
+
+    /// The blob tables.
+    pub(crate) async fn blobs(&self) -> tokio::sync::MutexGuard<'_, super::blobs::Blobs> {
+        self.blobs.lock().await
     }
 
     /// The session tables (never held across an await).
@@ -136,6 +144,7 @@ impl AccountStore for MemoryTenant {
         let mut accounts = self.accounts.lock().await;
         // The repo goes even without a row (as in the SQL backends).
         self.repos.delete_repo(did).await?;
+        self.blobs.lock().await.delete_account(did);
         let Some(row) = accounts.by_did.remove(did) else { return Ok(false) };
         accounts.by_handle.remove(row.handle.as_str());
         Ok(true)
@@ -172,7 +181,11 @@ impl RootStore for MemoryTenant {
 
 impl RepoStore for MemoryTenant {
     async fn apply_commit(&self, write: &CommitWrite) -> Result<(), StoreError> {
-        self.repos.apply_commit(write).await
+        let mut blobs = self.blobs.lock().await;
+        blobs.check_commit(write)?;
+        self.repos.apply_commit(write).await?;
+        blobs.apply_commit(write);
+        Ok(())
     }
 
     async fn get_record(&self, repo: &Did, collection: &str, rkey: &str) -> Result<Option<Cid>, StoreError> {
@@ -199,6 +212,8 @@ impl RepoStore for MemoryTenant {
     }
 
     async fn delete_repo(&self, repo: &Did) -> Result<(), StoreError> {
-        self.repos.delete_repo(repo).await
+        self.repos.delete_repo(repo).await?;
+        self.blobs.lock().await.delete_account(repo);
+        Ok(())
     }
 }

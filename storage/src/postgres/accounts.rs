@@ -166,6 +166,7 @@ impl AccountStore for PgStore {
         let mut tx = lease.pool().begin().await?;
         let deleted: bool = sqlx::query_scalar(
             "WITH blocks AS (DELETE FROM repo_blocks WHERE did = $1), records AS (DELETE FROM records WHERE did = $1), \
+             refs AS (DELETE FROM record_blobs WHERE did = $1), blobs AS (DELETE FROM blobs WHERE did = $1), \
              roots AS (DELETE FROM repo_roots WHERE did = $1), account AS (DELETE FROM accounts WHERE did = $1 \
              RETURNING 1) SELECT EXISTS (SELECT 1 FROM account)",
         )

@@ -11,14 +11,24 @@ use crate::memory::now_millis;
 use crate::{DomainName, StorageError, TenantInfo, TenantStatus};
 
 /// A `domains` row as selected below.
-type DomainRow = (i64, String, String, String, String, i64, i64);
+type DomainRow = (i64, String, String, String, String, i64, i64, Option<i64>);
 
 fn tenant_info(
-    (id, domain, db_name, server, status, created_at, updated_at): DomainRow,
+    (id, domain, db_name, server, status, created_at, updated_at, quota): DomainRow,
 ) -> Result<TenantInfo, StorageError> {
     let status = TenantStatus::parse(&status)
         .ok_or_else(|| StorageError::Config(format!("domains row {domain:?} has an unknown status {status:?}")))?;
-    Ok(TenantInfo { id, domain: DomainName::parse(&domain)?, db_name, server, status, created_at, updated_at })
+    let blob_quota = quota.map(|q| u64::try_from(q).unwrap_or(0));
+    Ok(TenantInfo {
+        id,
+        domain: DomainName::parse(&domain)?,
+        db_name,
+        server,
+        status,
+        created_at,
+        updated_at,
+        blob_quota,
+    })
 }
 
 /// Tenants recorded per server name.
@@ -54,7 +64,7 @@ pub(crate) async fn delete_domain(pool: &PgPool, domain: &DomainName) -> Result<
 /// One tenant's row.
 pub(crate) async fn get_domain(pool: &PgPool, domain: &DomainName) -> Result<Option<TenantInfo>, StorageError> {
     let row: Option<DomainRow> = sqlx::query_as(
-        "SELECT id, domain, db_name, server, status, created_at, updated_at FROM domains WHERE domain = $1",
+        "SELECT id, domain, db_name, server, status, created_at, updated_at, blob_quota_bytes FROM domains WHERE domain = $1",
     )
     .bind(domain.as_str())
     .fetch_optional(pool)
@@ -65,7 +75,7 @@ pub(crate) async fn get_domain(pool: &PgPool, domain: &DomainName) -> Result<Opt
 /// Every tenant, sorted by domain in byte order.
 pub(crate) async fn list_domains(pool: &PgPool) -> Result<Vec<TenantInfo>, StorageError> {
     let rows: Vec<DomainRow> = sqlx::query_as(
-        "SELECT id, domain, db_name, server, status, created_at, updated_at FROM domains \
+        "SELECT id, domain, db_name, server, status, created_at, updated_at, blob_quota_bytes FROM domains \
              ORDER BY domain COLLATE \"C\"",
     )
     .fetch_all(pool)
@@ -78,6 +88,22 @@ pub(crate) async fn set_status(pool: &PgPool, domain: &DomainName, status: Tenan
     let updated = sqlx::query("UPDATE domains SET status = $2, updated_at = $3 WHERE domain = $1")
         .bind(domain.as_str())
         .bind(status.as_str())
+        .bind(now_millis())
+        .execute(pool)
+        .await?;
+    Ok(updated.rows_affected() == 1)
+}
+
+/// Set a tenant's blob quota; `false` when it does not exist.
+pub(crate) async fn set_blob_quota(
+    pool: &PgPool,
+    domain: &DomainName,
+    quota: Option<u64>,
+) -> Result<bool, StorageError> {
+    let quota = quota.map(|q| i64::try_from(q).unwrap_or(i64::MAX));
+    let updated = sqlx::query("UPDATE domains SET blob_quota_bytes = $2, updated_at = $3 WHERE domain = $1")
+        .bind(domain.as_str())
+        .bind(quota)
         .bind(now_millis())
         .execute(pool)
         .await?;

@@ -19,6 +19,7 @@
 //! README section "Postgres: roles, databases, placement".
 
 mod accounts;
+mod blobs;
 mod ddl;
 mod firehose;
 mod management;
@@ -283,6 +284,7 @@ impl TenantBackend for PostgresBackend {
             status: TenantStatus::Active,
             created_at: now,
             updated_at: now,
+            blob_quota: None,
         };
         match management::insert_domain(&mut tx, &info).await? {
             Some(id) => info.id = id,
@@ -339,6 +341,14 @@ impl TenantBackend for PostgresBackend {
 
     async fn set_tenant_status(&self, domain: &DomainName, status: TenantStatus) -> Result<(), StorageError> {
         if management::set_status(&self.management, domain, status).await? {
+            Ok(())
+        } else {
+            Err(StorageError::TenantNotFound(domain.to_string()))
+        }
+    }
+
+    async fn set_blob_quota(&self, domain: &DomainName, quota: Option<u64>) -> Result<(), StorageError> {
+        if management::set_blob_quota(&self.management, domain, quota).await? {
             Ok(())
         } else {
             Err(StorageError::TenantNotFound(domain.to_string()))

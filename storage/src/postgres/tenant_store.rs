@@ -47,6 +47,9 @@ pub struct PgStore {
     key: Arc<PoolKey>,
 }
 
+/// SQLSTATE of the `record_blobs_need_blob` trigger (migration 0005).
+const UNKNOWN_BLOB_CODE: &str = "PB001";
+
 fn db_error(e: sqlx::Error) -> StoreError {
     StorageError::Database(e).into()
 }
@@ -210,30 +213,53 @@ impl PgStore {
         let ev_frames: Vec<&[u8]> = write.events.iter().map(|e| e.frame().as_ref()).collect();
         let ev_seq_at: Vec<i32> = write.events.iter().map(|e| i32::try_from(e.seq_at()).unwrap_or(i32::MAX)).collect();
 
-        let (applied, actual): (bool, Option<String>) = sqlx::query_as(
+        // The blob references of the changed paths, synced in the same
+        // statement (so the same transaction) when the swap happened.
+        let blob_paths: BTreeMap<(&str, &str), &[Cid]> =
+            write.records.iter().map(|r| ((r.collection.as_str(), r.rkey.as_str()), r.blobs.as_slice())).collect();
+        let refs: Vec<(&str, &str, String)> =
+            blob_paths.iter().flat_map(|((c, k), blobs)| blobs.iter().map(move |b| (*c, *k, b.to_string()))).collect();
+        let ref_collections: Vec<&str> = refs.iter().map(|r| r.0).collect();
+        let ref_rkeys: Vec<&str> = refs.iter().map(|r| r.1).collect();
+        let ref_cids: Vec<&str> = refs.iter().map(|r| r.2.as_str()).collect();
+        let sql = if records.is_empty() {
             "SELECT applied, actual FROM apply_commit($1, $2, $3, $4, $5::text[], $6::bytea[], $7::text[], \
              $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::boolean[], $14::bytea[], \
-             $15::integer[], $16)",
-        )
-        .bind(write.repo.as_str())
-        .bind(expected.as_deref())
-        .bind(write.root.commit.to_string())
-        .bind(write.root.rev.as_str())
-        .bind(&block_cids)
-        .bind(&block_bytes)
-        .bind(&removed)
-        .bind(&collections)
-        .bind(&rkeys)
-        .bind(&record_cids)
-        .bind(&released)
-        .bind(&ev_types)
-        .bind(&ev_purge)
-        .bind(&ev_frames)
-        .bind(&ev_seq_at)
-        .bind(crate::memory::now_millis())
-        .fetch_one(conn)
-        .await
-        .map_err(db_error)?;
+             $15::integer[], $16)"
+        } else {
+            "WITH c AS (SELECT applied, actual FROM apply_commit($1, $2, $3, $4, $5::text[], $6::bytea[], \
+             $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::boolean[], \
+             $14::bytea[], $15::integer[], $16)) \
+             SELECT c.applied, c.actual FROM c \
+             WHERE sync_record_blobs(c.applied, $1, $4, $8::text[], $9::text[], $17::text[], $18::text[], \
+             $19::text[]) IS NOT NULL"
+        };
+        let result: Result<(bool, Option<String>), sqlx::Error> = sqlx::query_as(sql)
+            .bind(write.repo.as_str())
+            .bind(expected.as_deref())
+            .bind(write.root.commit.to_string())
+            .bind(write.root.rev.as_str())
+            .bind(&block_cids)
+            .bind(&block_bytes)
+            .bind(&removed)
+            .bind(&collections)
+            .bind(&rkeys)
+            .bind(&record_cids)
+            .bind(&released)
+            .bind(&ev_types)
+            .bind(&ev_purge)
+            .bind(&ev_frames)
+            .bind(&ev_seq_at)
+            .bind(crate::memory::now_millis())
+            .bind(&ref_collections)
+            .bind(&ref_rkeys)
+            .bind(&ref_cids)
+            .fetch_one(conn)
+            .await;
+        let (applied, actual) = match result {
+            Ok(row) => row,
+            Err(e) => return Err(self.commit_error(&write.repo, e)),
+        };
         if applied {
             return Ok(());
         }
@@ -243,6 +269,17 @@ impl PgStore {
             expected: write.expected,
             actual,
         })))
+    }
+
+    /// A failed commit statement: the blob trigger's refusal (SQLSTATE
+    /// PB001, migration 0005) becomes [`StoreError::UnknownBlob`].
+    fn commit_error(&self, repo: &Did, e: sqlx::Error) -> StoreError {
+        if let Some(d) = e.as_database_error()
+            && d.code().as_deref() == Some(UNKNOWN_BLOB_CODE)
+        {
+            return StoreError::UnknownBlob { repo: repo.clone(), cid: Cid::from_str(d.message()).ok() };
+        }
+        db_error(e)
     }
 
     /// The tenant's pool, leased for as long as the lease lives.
@@ -333,7 +370,8 @@ impl RepoStore for PgStore {
     async fn delete_repo(&self, repo: &Did) -> Result<(), StoreError> {
         let lease = self.lease().await?;
         sqlx::query(
-            "WITH blocks AS (DELETE FROM repo_blocks WHERE did = $1), records AS (DELETE FROM records WHERE did = $1) \
+            "WITH blocks AS (DELETE FROM repo_blocks WHERE did = $1), records AS (DELETE FROM records WHERE did = $1), \
+             refs AS (DELETE FROM record_blobs WHERE did = $1), blobs AS (DELETE FROM blobs WHERE did = $1) \
              DELETE FROM repo_roots WHERE did = $1",
         )
         .bind(repo.as_str())

@@ -268,6 +268,9 @@ pub(crate) async fn apply_one(tx: &mut SqliteConnection, commit: Commit) -> Resu
     batch.statement(0, "RELEASE grouped_commit");
     if let Err(e) = batch.execute(&mut *tx).await {
         sqlx::query("ROLLBACK TO grouped_commit; RELEASE grouped_commit").execute(&mut *tx).await?;
+        if e.as_database_error().is_some_and(|d| d.message().contains(super::tenant_store::UNKNOWN_BLOB)) {
+            return Ok(Applied::Refused(StoreError::UnknownBlob { repo: commit.repo, cid: None }));
+        }
         return Ok(Applied::Refused(db(e)));
     }
     Ok(Applied::Done)

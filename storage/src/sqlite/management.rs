@@ -27,6 +27,7 @@ fn tenant_info(row: &SqliteRow) -> Result<TenantInfo, StorageError> {
         })?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
+        blob_quota: row.try_get::<Option<i64>, _>("blob_quota_bytes")?.map(|q| u64::try_from(q).unwrap_or(0)),
     })
 }
 
@@ -42,6 +43,7 @@ pub(crate) async fn insert_domain(pools: &DbPools, domain: &DomainName) -> Resul
         status: TenantStatus::Active,
         created_at: now,
         updated_at: now,
+        blob_quota: None,
     };
     let inserted = sqlx::query(
         "INSERT INTO domains (domain, db_name, server, status, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
@@ -69,7 +71,7 @@ pub(crate) async fn insert_domain(pools: &DbPools, domain: &DomainName) -> Resul
 /// One tenant's row, or `None`.
 pub(crate) async fn get_domain(pools: &DbPools, domain: &DomainName) -> Result<Option<TenantInfo>, StorageError> {
     let row =
-        sqlx::query("SELECT id, domain, db_name, server, status, created_at, updated_at FROM domains WHERE domain = ?")
+        sqlx::query("SELECT id, domain, db_name, server, status, created_at, updated_at, blob_quota_bytes FROM domains WHERE domain = ?")
             .bind(domain.as_str())
             .fetch_optional(&pools.readers)
             .await?;
@@ -79,7 +81,7 @@ pub(crate) async fn get_domain(pools: &DbPools, domain: &DomainName) -> Result<O
 /// Every tenant, sorted by domain.
 pub(crate) async fn list_domains(pools: &DbPools) -> Result<Vec<TenantInfo>, StorageError> {
     let rows =
-        sqlx::query("SELECT id, domain, db_name, server, status, created_at, updated_at FROM domains ORDER BY domain")
+        sqlx::query("SELECT id, domain, db_name, server, status, created_at, updated_at, blob_quota_bytes FROM domains ORDER BY domain")
             .fetch_all(&pools.readers)
             .await?;
     rows.iter().map(tenant_info).collect()
@@ -89,6 +91,25 @@ pub(crate) async fn list_domains(pools: &DbPools) -> Result<Vec<TenantInfo>, Sto
 pub(crate) async fn set_status(pools: &DbPools, domain: &DomainName, status: TenantStatus) -> Result<(), StorageError> {
     let done = sqlx::query("UPDATE domains SET status = ?, updated_at = ? WHERE domain = ?")
         .bind(status.as_str())
+        .bind(now_millis())
+        .bind(domain.as_str())
+        .execute(&pools.writer)
+        .await?;
+    if done.rows_affected() == 0 {
+        return Err(StorageError::TenantNotFound(domain.to_string()));
+    }
+    Ok(())
+}
+
+/// Set a tenant's blob quota; [`StorageError::TenantNotFound`] if there is no such tenant.
+pub(crate) async fn set_blob_quota(
+    pools: &DbPools,
+    domain: &DomainName,
+    quota: Option<u64>,
+) -> Result<(), StorageError> {
+    let quota = quota.map(|q| i64::try_from(q).unwrap_or(i64::MAX));
+    let done = sqlx::query("UPDATE domains SET blob_quota_bytes = ?, updated_at = ? WHERE domain = ?")
+        .bind(quota)
         .bind(now_millis())
         .bind(domain.as_str())
         .execute(&pools.writer)

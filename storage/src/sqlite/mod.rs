@@ -71,6 +71,7 @@
 
 mod accounts;
 mod batch;
+mod blobs;
 mod connect;
 mod contention;
 mod firehose;
@@ -362,6 +363,10 @@ impl TenantBackend for SqliteBackend {
 
     async fn set_tenant_status(&self, domain: &DomainName, status: TenantStatus) -> Result<(), StorageError> {
         management::set_status(&self.management, domain, status).await
+    }
+
+    async fn set_blob_quota(&self, domain: &DomainName, quota: Option<u64>) -> Result<(), StorageError> {
+        management::set_blob_quota(&self.management, domain, quota).await
     }
 
     async fn route_did(&self, did: &Did, domain: &DomainName, handle: &Handle) -> Result<(), StorageError> {

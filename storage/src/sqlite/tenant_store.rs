@@ -206,6 +206,54 @@ fn update_records(batch: &mut Batch, write: &CommitWrite) {
     }
 }
 
+/// The blob references of a commit: every changed record path drops its old
+/// references and gains those of its new version (the last change of a key
+/// wins). The `record_blobs_need_blob` trigger refuses a reference to a blob
+/// the account has not stored (see [`UNKNOWN_BLOB`]).
+fn update_record_blobs(batch: &mut Batch, write: &CommitWrite) {
+    let repo = write.repo.as_str();
+    let mut last: BTreeMap<(&str, &str), &[Cid]> = BTreeMap::new();
+    for record in &write.records {
+        last.insert((record.collection.as_str(), record.rkey.as_str()), &record.blobs);
+    }
+    let paths: Vec<(&str, &str)> = last.keys().copied().collect();
+    for chunk in paths.chunks(CHUNK) {
+        batch.statement(
+            1 + 2 * chunk.len(),
+            &format!(
+                "DELETE FROM record_blobs WHERE did = ? AND (collection, rkey) IN (VALUES {})",
+                rows(chunk.len(), 2)
+            ),
+        );
+        batch.bind(repo);
+        for (collection, rkey) in chunk {
+            batch.bind(*collection);
+            batch.bind(*rkey);
+        }
+    }
+    let refs: Vec<((&str, &str), &Cid)> =
+        last.iter().flat_map(|(path, blobs)| blobs.iter().map(move |cid| (*path, cid))).collect();
+    for chunk in refs.chunks(CHUNK) {
+        batch.statement(
+            5 * chunk.len(),
+            &format!(
+                "INSERT INTO record_blobs (did, collection, rkey, cid, rev) VALUES {} ON CONFLICT DO NOTHING",
+                rows(chunk.len(), 5)
+            ),
+        );
+        for ((collection, rkey), cid) in chunk {
+            batch.bind(repo);
+            batch.bind(*collection);
+            batch.bind(*rkey);
+            batch.bind(cid.to_string());
+            batch.bind(write.root.rev.as_str());
+        }
+    }
+}
+
+/// The message of the `record_blobs_need_blob` trigger (migration 0005).
+pub(super) const UNKNOWN_BLOB: &str = "primal_pds_unknown_blob";
+
 impl Blockstore for SqliteStore {
     async fn get(&self, repo: &Did, cid: &Cid) -> Result<Option<Bytes>, StoreError> {
         let mut conn = self.reader().await?;
@@ -286,6 +334,7 @@ pub(super) fn commit_of(write: &CommitWrite) -> Commit {
     delete_blocks(&mut batch, &write.repo, &write.removed_blocks, false);
     insert_blocks(&mut batch, &write.repo, Some(&write.root.rev), &write.blocks);
     update_records(&mut batch, write);
+    update_record_blobs(&mut batch, write);
     delete_blocks(&mut batch, &write.repo, &write.released_records, true);
     super::firehose::insert_outbox(&mut batch, &write.events);
     Commit { repo: write.repo.clone(), expected: write.expected, root: write.root.clone(), batch }
@@ -296,6 +345,8 @@ pub(super) async fn delete_repo_rows(conn: &mut SqliteConnection, repo: &Did) ->
     for sql in [
         "DELETE FROM repo_blocks WHERE did = ?1",
         "DELETE FROM records WHERE did = ?1",
+        "DELETE FROM record_blobs WHERE did = ?1",
+        "DELETE FROM blobs WHERE did = ?1",
         "DELETE FROM repo_roots WHERE did = ?1",
     ] {
         sqlx::query(sql).bind(repo.as_str()).execute(&mut *conn).await?;
