@@ -49,6 +49,56 @@ pub struct Config {
     pub key_encryption_key: Option<Secret>,
     /// Rate limits (`rateLimits`, `rateLimitBypassIps`, `trustForwardedFor`).
     pub rate_limits: crate::auth::rate_limit::RateLimitConfig,
+    /// Blob storage and limits (`blob*`).
+    pub blobs: BlobConfig,
+}
+
+/// Blob storage and limits.
+#[derive(Debug, Clone)]
+pub struct BlobConfig {
+    /// Where the bytes go.
+    pub store: BlobStoreConfig,
+    /// Largest upload in bytes (`blobUploadLimit`, default 100 MB).
+    pub max_upload_bytes: u64,
+    /// Hours an uploaded blob may stay unreferenced before it is deleted
+    /// (`blobGraceHours`, default 6).
+    pub grace_hours: u64,
+}
+
+impl BlobConfig {
+    /// A disk store under `dir` with the default limits.
+    pub fn disk(dir: PathBuf) -> BlobConfig {
+        BlobConfig {
+            store: BlobStoreConfig::Disk { dir },
+            max_upload_bytes: load::DEFAULT_BLOB_UPLOAD_LIMIT,
+            grace_hours: load::DEFAULT_BLOB_GRACE_HOURS,
+        }
+    }
+}
+
+/// The blob store backend.
+#[derive(Debug, Clone)]
+pub enum BlobStoreConfig {
+    /// Files under a directory (`blobStorage: disk`, `blobDir`, default `<dataDir>/blobs`).
+    Disk {
+        /// The directory.
+        dir: PathBuf,
+    },
+    /// An S3-compatible object store (`blobStorage: s3`, `blobS3*`).
+    S3 {
+        /// Endpoint URL; `None` for AWS.
+        endpoint: Option<String>,
+        /// Region.
+        region: String,
+        /// Bucket.
+        bucket: String,
+        /// Key prefix.
+        prefix: Option<String>,
+        /// Access key id.
+        access_key_id: String,
+        /// Secret access key (never logged).
+        secret_access_key: Secret,
+    },
 }
 
 /// The storage backend.
@@ -96,6 +146,7 @@ impl Config {
     /// The zero-config embedded set-up: SQLite under `data_dir`, listening
     /// on `:3000`, with the given admin key.
     pub fn embedded(data_dir: PathBuf, admin_key: Secret) -> Config {
+        let blobs = BlobConfig::disk(data_dir.join("blobs"));
         Config {
             listen_addr: ":3000".into(),
             service_url: None,
@@ -111,6 +162,7 @@ impl Config {
             crawlers: Vec::new(),
             key_encryption_key: None,
             rate_limits: Default::default(),
+            blobs,
         }
     }
 }

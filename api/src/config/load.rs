@@ -21,7 +21,7 @@ use serde_json::{Map, Value};
 
 use super::admin_key;
 use super::validate;
-use super::{Config, PgServerConfig, StorageConfig, TraefikConfig};
+use super::{BlobConfig, BlobStoreConfig, Config, PgServerConfig, StorageConfig, TraefikConfig};
 use crate::secret::Secret;
 
 /// The file read when no path is given (in the working directory).
@@ -46,6 +46,12 @@ pub const DEFAULT_TRAEFIK_ENTRY_POINT: &str = "https";
 pub const DEFAULT_TRAEFIK_CERT_RESOLVER: &str = "letsencrypt-dns";
 /// `traefikServiceURL` when unset.
 pub const DEFAULT_TRAEFIK_SERVICE_URL: &str = "http://primal-pds:3000";
+/// `blobUploadLimit` when unset: 100 MB.
+pub const DEFAULT_BLOB_UPLOAD_LIMIT: u64 = 100_000_000;
+/// `blobGraceHours` when unset.
+pub const DEFAULT_BLOB_GRACE_HOURS: u64 = 6;
+/// `blobS3Region` when unset.
+pub const DEFAULT_BLOB_S3_REGION: &str = "us-east-1";
 /// Name of the server built from `dbConn`/`dbUser`/`dbPass`.
 pub const MAIN_SERVER: &str = "main";
 
@@ -103,9 +109,29 @@ pub mod field {
     pub const KEY_ENCRYPTION_KEY: &str = "keyEncryptionKey";
     /// Explicit backend switch.
     pub const STORAGE: &str = "storage";
+    /// Where blob bytes go: `disk` (default) or `s3`.
+    pub const BLOB_STORAGE: &str = "blobStorage";
+    /// Directory of the disk blob store.
+    pub const BLOB_DIR: &str = "blobDir";
+    /// S3 endpoint URL (S3-compatible services; AWS when unset).
+    pub const BLOB_S3_ENDPOINT: &str = "blobS3Endpoint";
+    /// S3 region.
+    pub const BLOB_S3_REGION: &str = "blobS3Region";
+    /// S3 bucket.
+    pub const BLOB_S3_BUCKET: &str = "blobS3Bucket";
+    /// S3 key prefix.
+    pub const BLOB_S3_PREFIX: &str = "blobS3Prefix";
+    /// S3 access key id.
+    pub const BLOB_S3_ACCESS_KEY_ID: &str = "blobS3AccessKeyId";
+    /// S3 secret access key.
+    pub const BLOB_S3_SECRET_ACCESS_KEY: &str = "blobS3SecretAccessKey";
+    /// Largest blob upload in bytes.
+    pub const BLOB_UPLOAD_LIMIT: &str = "blobUploadLimit";
+    /// Hours an uploaded blob may stay unreferenced before it is deleted.
+    pub const BLOB_GRACE_HOURS: &str = "blobGraceHours";
 
     /// Every field, Go's first.
-    pub const ALL: [&str; 26] = [
+    pub const ALL: [&str; 36] = [
         DB_CONN,
         DB_NAME,
         DB_USER,
@@ -132,6 +158,16 @@ pub mod field {
         RATE_LIMITS,
         RATE_LIMIT_BYPASS_IPS,
         TRUST_FORWARDED_FOR,
+        BLOB_STORAGE,
+        BLOB_DIR,
+        BLOB_S3_ENDPOINT,
+        BLOB_S3_REGION,
+        BLOB_S3_BUCKET,
+        BLOB_S3_PREFIX,
+        BLOB_S3_ACCESS_KEY_ID,
+        BLOB_S3_SECRET_ACCESS_KEY,
+        BLOB_UPLOAD_LIMIT,
+        BLOB_GRACE_HOURS,
     ];
 }
 
@@ -261,6 +297,7 @@ impl Config {
             crawlers: draft.crawlers,
             key_encryption_key: draft.key_encryption_key,
             rate_limits: draft.rate_limits,
+            blobs: draft.blobs,
         };
         Ok(LoadedConfig { config, file, generated_admin_key })
     }
@@ -420,6 +457,7 @@ struct Draft {
     crawlers: Vec<String>,
     key_encryption_key: Option<Secret>,
     rate_limits: crate::auth::rate_limit::RateLimitConfig,
+    blobs: BlobConfig,
 }
 
 impl Draft {
@@ -471,6 +509,7 @@ impl Draft {
                 Some(TraefikConfig { dir, entry_point, cert_resolver, service_url })
             }
         };
+        let blobs = blobs(f, &data_dir, base_dir)?;
         Ok(Draft {
             listen_addr,
             service_url,
@@ -486,8 +525,50 @@ impl Draft {
             crawlers,
             key_encryption_key: f.secret(KEY_ENCRYPTION_KEY)?,
             rate_limits: rate_limits(f)?,
+            blobs,
         })
     }
+}
+
+/// Blob settings: a disk store under `<dataDir>/blobs` unless `blobStorage`
+/// says `s3` (or an S3 bucket is given).
+fn blobs(f: &Fields<'_>, data_dir: &Path, base_dir: &Path) -> Result<BlobConfig, ConfigError> {
+    use field::*;
+    let max_upload_bytes = f.u64(BLOB_UPLOAD_LIMIT)?.unwrap_or(DEFAULT_BLOB_UPLOAD_LIMIT);
+    if max_upload_bytes == 0 {
+        return Err(ConfigError::invalid(BLOB_UPLOAD_LIMIT, "must be at least 1".into()));
+    }
+    let grace_hours = f.u64(BLOB_GRACE_HOURS)?.unwrap_or(DEFAULT_BLOB_GRACE_HOURS);
+    let bucket = f.string(BLOB_S3_BUCKET)?;
+    let s3 = match f.string(BLOB_STORAGE)?.map(|s| s.to_ascii_lowercase()).as_deref() {
+        Some("disk") => false,
+        Some("s3") => true,
+        Some(other) => return Err(ConfigError::invalid(BLOB_STORAGE, format!("{other:?} is not `disk` or `s3`"))),
+        None => bucket.is_some(),
+    };
+    let store = if s3 {
+        let required = |name: &'static str, value: Option<String>| {
+            value.filter(|v| !v.is_empty()).ok_or_else(|| ConfigError::invalid(name, "required for S3 blob storage".into()))
+        };
+        let endpoint = f.string(BLOB_S3_ENDPOINT)?.map(|u| validate::http_url(BLOB_S3_ENDPOINT, &u)).transpose()?;
+        BlobStoreConfig::S3 {
+            endpoint,
+            region: f.string(BLOB_S3_REGION)?.unwrap_or_else(|| DEFAULT_BLOB_S3_REGION.into()),
+            bucket: required(BLOB_S3_BUCKET, bucket)?,
+            prefix: f.string(BLOB_S3_PREFIX)?.filter(|p| !p.is_empty()),
+            access_key_id: required(BLOB_S3_ACCESS_KEY_ID, f.string(BLOB_S3_ACCESS_KEY_ID)?)?,
+            secret_access_key: f
+                .secret(BLOB_S3_SECRET_ACCESS_KEY)?
+                .ok_or_else(|| ConfigError::invalid(BLOB_S3_SECRET_ACCESS_KEY, "required for S3 blob storage".into()))?,
+        }
+    } else {
+        let dir = match f.string(BLOB_DIR)? {
+            Some(dir) => relative_to(base_dir, Path::new(&dir)),
+            None => data_dir.join("blobs"),
+        };
+        BlobStoreConfig::Disk { dir }
+    };
+    Ok(BlobConfig { store, max_upload_bytes, grace_hours })
 }
 
 /// Rate limit settings: on unless `rateLimits` is false.
