@@ -206,6 +206,7 @@ pub async fn delete_account(
     match deleted {
         Ok(existed) => {
             state.firehose.notify_tenant(domain);
+            state.blobs.forget_account(domain, &account.did).await;
             Ok(existed)
         }
         Err(e) => {

@@ -10,6 +10,7 @@ use poem_openapi::{OpenApi, OpenApiService};
 use crate::auth::rate_limit::rate_limit_layer;
 use crate::error::to_xrpc_response;
 use crate::state::AppState;
+use crate::xrpc::blobs::BlobApi;
 use crate::xrpc::describe_server::DescribeServerApi;
 use crate::xrpc::identity::IdentityApi;
 use crate::xrpc::identity_update::IdentityUpdateApi;
@@ -31,6 +32,7 @@ fn apis() -> impl OpenApi {
         IdentityApi,
         RepoApi,
         SyncApi,
+        BlobApi,
         SessionApi,
         AccountLifecycleApi,
         SignupApi,

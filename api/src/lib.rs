@@ -11,6 +11,7 @@ pub mod accounts;
 pub mod admin_auth;
 pub mod app;
 pub mod auth;
+pub mod blobs;
 pub mod config;
 pub mod error;
 pub mod firehose;

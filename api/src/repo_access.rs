@@ -25,8 +25,11 @@ use poem::Request;
 use poem::http::StatusCode;
 use primal_pds_engine::keys::Keypair;
 use primal_pds_engine::repo::{CommitResult, RecordWrite, Repo, RepoError};
+use primal_pds_engine::store::StoreError;
 use primal_pds_engine::syntax::{AtIdentifier, Did};
-use primal_pds_storage::{Account, AccountStatus, AccountStore, AnyStore, DomainName, StorageError, TenantBackend};
+use primal_pds_storage::{
+    Account, AccountStatus, AccountStore, AnyStore, BlobIndex, DomainName, StorageError, TenantBackend,
+};
 
 use crate::error::XrpcError;
 use crate::state::AppState;
@@ -160,11 +163,43 @@ impl AppState {
         target.ensure_active().map_err(WriteError::Xrpc)?;
         let _guard = self.repo_locks.lock(&target.did).await;
         let key = self.signing_key(&target.account).map_err(WriteError::Xrpc)?;
+        check_blob_refs(target, &writes).await.map_err(WriteError::Xrpc)?;
         let mut repo = Repo::load(&target.store, &target.did).await?;
         let result = repo.apply_writes(&target.store, &key, &self.clock, writes, swap_commit).await?;
         // The commit's #commit event is in the tenant's outbox: sequence it.
         self.firehose.notify_tenant(&target.domain);
+        // Records deleted or replaced may have held the last reference to a blob.
+        if result.ops.iter().any(|op| op.prev.is_some()) {
+            crate::blobs::collect_account(self, &target.domain, &target.store, &target.did).await;
+        }
         Ok(result)
+    }
+}
+
+/// 400 `InvalidRequest` naming the first blob the records of `writes`
+/// reference that the account has not uploaded (the commit's transaction
+/// checks again, against races with the garbage collector).
+async fn check_blob_refs(target: &RepoTarget, writes: &[RecordWrite]) -> Result<(), XrpcError> {
+    let mut cids = Vec::new();
+    for record in writes.iter().filter_map(|w| w.record.as_ref()) {
+        for blob in primal_pds_engine::data::find_blob_refs(record) {
+            if !cids.contains(&blob.cid) {
+                cids.push(blob.cid);
+            }
+        }
+    }
+    let absent = target.store.absent_blobs(&target.did, &cids).await.map_err(storage_error)?;
+    match absent.first() {
+        Some(cid) => Err(unknown_blob(Some(cid))),
+        None => Ok(()),
+    }
+}
+
+/// The error for a record referencing a blob its account does not have.
+fn unknown_blob(cid: Option<&Cid>) -> XrpcError {
+    match cid {
+        Some(cid) => XrpcError::invalid_request(format!("Could not find blob: {cid}")),
+        None => XrpcError::invalid_request("A record references a blob this account has not uploaded"),
     }
 }
 
@@ -194,6 +229,7 @@ impl From<WriteError> for XrpcError {
 pub fn repo_error(e: RepoError) -> XrpcError {
     match e {
         RepoError::RepoNotFound(did) => repo_not_found(did.as_str()),
+        RepoError::Store(StoreError::UnknownBlob { cid, .. }) => unknown_blob(cid.as_ref()),
         RepoError::InvalidWrite(msg) => XrpcError::invalid_request(msg),
         RepoError::InvalidSwap(m) => XrpcError::bad_request("InvalidSwap", m.to_string()),
         RepoError::RecordExists(path) => XrpcError::invalid_request(format!("Record already exists: {path}")),

@@ -100,6 +100,7 @@ pub async fn start(state: Arc<AppState>, listen: &str) -> Result<RunningServer, 
         .ok_or_else(|| StartError::Other(format!("no socket address for {socket}")))?;
     let (tx, rx) = oneshot::channel::<()>();
     crate::firehose::sequencer::start(&state);
+    crate::blobs::spawn_collector(&state);
     let app = build_app(state);
     let task = tokio::spawn(async move {
         Server::new_with_acceptor(acceptor)

@@ -7,7 +7,10 @@ use std::time::{Duration, Instant};
 use primal_pds_engine::syntax::TidClock;
 use primal_pds_storage::{AnyBackend, DomainName, StorageError, TenantBackend, TenantInfo, TenantStatus};
 
+use primal_pds_storage::blob::BlobStoreError;
+
 use crate::auth::rate_limit::RateLimiter;
+use crate::blobs::Blobs;
 use crate::config::Config;
 use crate::firehose::Firehose;
 use crate::identity::Identity;
@@ -44,16 +47,20 @@ pub struct AppState {
     pub rate_limiter: RateLimiter,
     /// Live firehose events and the sequencer's work queue.
     pub firehose: Firehose,
+    /// The blob store and its limits.
+    pub blobs: Blobs,
     domains: RwLock<Option<(Instant, Arc<Domains>)>>,
 }
 
 impl AppState {
-    /// State over an opened backend and identity services.
-    pub fn new(config: Config, backend: AnyBackend, identity: Identity) -> AppState {
+    /// State over an opened backend and identity services; opens the
+    /// configured blob store.
+    pub fn new(config: Config, backend: AnyBackend, identity: Identity) -> Result<AppState, BlobStoreError> {
+        let blobs = Blobs::open(&config.blobs)?;
         let traefik = config.traefik.clone().map(TraefikWriter::new);
         let rate_limiter = RateLimiter::new(config.rate_limits.clone());
         let firehose = Firehose::new(config.firehose_subscriber_buffer);
-        AppState {
+        Ok(AppState {
             config,
             backend,
             clock: TidClock::new(),
@@ -63,8 +70,9 @@ impl AppState {
             traefik,
             rate_limiter,
             firehose,
+            blobs,
             domains: RwLock::new(None),
-        }
+        })
     }
 
     /// Every hosted domain (served or not), from a cache at most a few

@@ -91,7 +91,7 @@ async fn go_db_json_connects_with_a_hostile_password() {
     assert!(backend.list_tenants().await.unwrap().iter().any(|t| t.domain == domain));
 
     let identity = primal_pds_api::identity::Identity::open(&config).await.unwrap();
-    let state = Arc::new(AppState::new(config, backend, identity));
+    let state = Arc::new(AppState::new(config, backend, identity).expect("open the blob store"));
     let running = server::start(state.clone(), "127.0.0.1:0").await.unwrap();
     let mut stream = TcpStream::connect(running.addr).await.unwrap();
     stream.write_all(b"GET /xrpc/_health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.unwrap();

@@ -173,7 +173,7 @@ async fn sync_writes_the_active_domains_of_the_backend() {
     });
     let backend = open_backend(&config).await.unwrap();
     let identity = primal_pds_api::identity::Identity::open(&config).await.unwrap();
-    let state = Arc::new(AppState::new(config, backend, identity));
+    let state = Arc::new(AppState::new(config, backend, identity).expect("open the blob store"));
 
     state.sync_traefik().await.unwrap();
     assert!(!traefik.join(FILE_NAME).exists(), "no active domain, no file");
@@ -195,7 +195,7 @@ async fn sync_writes_the_active_domains_of_the_backend() {
     let plain = Config::embedded(dir.path().join("data2"), Secret::new("k"));
     let backend = open_backend(&plain).await.unwrap();
     let identity = primal_pds_api::identity::Identity::open(&plain).await.unwrap();
-    let state = AppState::new(plain, backend, identity);
+    let state = AppState::new(plain, backend, identity).expect("open the blob store");
     assert!(state.traefik.is_none());
     state.sync_traefik().await.unwrap();
 }

@@ -104,7 +104,7 @@ async fn run(config_path: Option<PathBuf>) -> Result<(), String> {
     let backend = open_backend(&config).await.map_err(|e| format!("opening storage: {e}"))?;
     let identity = Identity::open(&config).await.map_err(|e| format!("identity keys: {e}"))?;
     let listen = config.listen_addr.clone();
-    let state = Arc::new(AppState::new(config, backend, identity));
+    let state = Arc::new(AppState::new(config, backend, identity).map_err(|e| format!("blob store: {e}"))?);
     state.sync_traefik().await.map_err(|e| format!("Traefik configuration: {e}"))?;
     let running = server::start(state.clone(), &listen).await.map_err(|e| e.to_string())?;
     tracing::info!(addr = %running.addr, backend = state.backend.kind(), "primal-pds listening");

@@ -42,6 +42,19 @@ fn too_large(max: usize) -> poem::Error {
     poem::Error::from_response(response)
 }
 
+/// For endpoints that stream their body (uploadBlob): an error answer
+/// (413 while streaming, a refused quota, a bad token) may leave part of the
+/// body unread, so it says `Connection: close`.
+pub fn close_on_error<E: Endpoint>(ep: E) -> impl Endpoint {
+    ep.map_to_response().map(|mut resp: poem::Response| {
+        if !resp.status().is_success() {
+            resp.headers_mut()
+                .insert(poem::http::header::CONNECTION, poem::http::HeaderValue::from_static("close"));
+        }
+        resp
+    })
+}
+
 fn limit_body<E: Endpoint>(ep: E, max: usize) -> impl Endpoint {
     ep.before(move |mut req: Request| async move {
         if let Some(ContentLength(len)) = req.headers().typed_get::<ContentLength>()

@@ -18,14 +18,14 @@ use poem_openapi::payload::Json;
 use poem_openapi::{OpenApi, Tags};
 use primal_pds_engine::syntax::{Did, Handle};
 use primal_pds_storage::{
-    Account, AccountRole, AccountStatus, AccountStore, AccountUpdate, AnyStore, DomainName, StorageError,
+    Account, AccountRole, AccountStatus, AccountStore, AccountUpdate, AnyStore, BlobIndex, DomainName, StorageError,
     TenantBackend, TenantInfo, TenantStatus,
 };
 
 use super::management_types::{
-    AccountView, AddDomainInput, AddDomainOutput, CreateAccountInput, CreateAccountOutput, DomainInput, DomainView,
-    HandleInput, ListAccountsOutput, ListDomainsOutput, MAX_ACCOUNTS_PAGE, MessageOutput, UpdateAccountInput,
-    UpdateDomainInput,
+    AccountView, AddDomainInput, AddDomainOutput, CreateAccountInput, CreateAccountOutput, DomainBlobUsage,
+    DomainInput, DomainView, HandleInput, ListAccountsOutput, ListDomainsOutput, MAX_ACCOUNTS_PAGE, MessageOutput,
+    SetDomainQuotaInput, UpdateAccountInput, UpdateDomainInput,
 };
 use crate::accounts::{self, check_password_input, domain_not_found, handle_in_domain, parse_email, parse_handle};
 use crate::admin_auth::AdminAuth;
@@ -137,6 +137,18 @@ async fn domain_view(state: &AppState, domain: &DomainName) -> Result<TenantInfo
     }
 }
 
+/// The quota and use of `domain`'s blob storage.
+async fn blob_usage(state: &AppState, domain: &DomainName) -> Result<DomainBlobUsage, XrpcError> {
+    let info = domain_view(state, domain).await?;
+    let store = match state.backend.tenant_store(domain).await {
+        Ok(store) => store,
+        Err(StorageError::TenantNotFound(_)) => return Err(domain_not_found(domain.as_str())),
+        Err(e) => return Err(internal(&e)),
+    };
+    let used = store.blob_bytes_used().await.map_err(|e| internal(&e))?;
+    Ok(DomainBlobUsage { domain: domain.to_string(), blob_quota_bytes: info.blob_quota, blob_bytes_used: used })
+}
+
 /// `status` of `updateAccount`: one of the operator-settable statuses.
 fn parse_account_status(input: &str) -> Result<AccountStatus, XrpcError> {
     match AccountStatus::parse(input.trim()) {
@@ -231,6 +243,47 @@ impl ManagementApi {
         let domain = parse_domain(&body.domain)?;
         detached(remove_domain_flow(Arc::clone(&state), domain.clone())).await?;
         Ok(Json(MessageOutput { message: format!("Domain removed: {domain}") }))
+    }
+
+    /// Set a domain's blob storage quota
+    ///
+    /// `blobQuotaBytes` caps the bytes of blobs (images, videos) the
+    /// domain's accounts may store together; uploads past it get 400
+    /// QuotaExceeded. `null` lifts the limit. Blobs already stored are
+    /// kept. Returns the quota and current use. Errors: 400
+    /// InvalidRequest, 404 DomainNotFound.
+    #[oai(path = "/host.primal.pds.setDomainQuota", method = "post", tag = "ManagementTags::Management")]
+    async fn set_domain_quota(
+        &self,
+        _auth: AdminAuth,
+        state: Data<&Arc<AppState>>,
+        body: Json<SetDomainQuotaInput>,
+    ) -> Result<Json<DomainBlobUsage>, XrpcError> {
+        let domain = parse_domain(&body.domain)?;
+        let result = state.backend.set_blob_quota(&domain, body.blob_quota_bytes).await;
+        state.invalidate_domains();
+        match result {
+            Ok(()) => {}
+            Err(StorageError::TenantNotFound(_)) => return Err(domain_not_found(domain.as_str())),
+            Err(e) => return Err(internal(&e)),
+        }
+        tracing::info!(%domain, quota = ?body.blob_quota_bytes, "blob quota set");
+        Ok(Json(blob_usage(&state, &domain).await?))
+    }
+
+    /// A domain's blob storage use
+    ///
+    /// The domain's blob quota (absent: none) and the bytes its accounts'
+    /// blobs use. Errors: 400 InvalidRequest, 404 DomainNotFound.
+    #[oai(path = "/host.primal.pds.getDomainQuota", method = "get", tag = "ManagementTags::Management")]
+    async fn get_domain_quota(
+        &self,
+        _auth: AdminAuth,
+        state: Data<&Arc<AppState>>,
+        domain: Query<String>,
+    ) -> Result<Json<DomainBlobUsage>, XrpcError> {
+        let domain = parse_domain(&domain.0)?;
+        Ok(Json(blob_usage(&state, &domain).await?))
     }
 
     /// Create an account
@@ -537,6 +590,7 @@ async fn remove_domain_flow(state: Arc<AppState>, domain: DomainName) -> Result<
         Ok(()) | Err(StorageError::TenantNotFound(_)) => {}
         Err(e) => return Err(internal(&e)),
     }
+    state.blobs.forget_domain(&domain).await;
     if let Err(e) = state.sync_traefik().await {
         tracing::warn!(%domain, error = %e, "Traefik file not rewritten after removeDomain");
     }

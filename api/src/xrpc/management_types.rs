@@ -26,6 +26,9 @@ pub struct DomainView {
     pub created_at: String,
     /// When it last changed (RFC 3339, UTC).
     pub updated_at: String,
+    /// Most bytes of blobs its accounts may store together; absent: no limit.
+    #[oai(skip_serializing_if_is_none)]
+    pub blob_quota_bytes: Option<u64>,
 }
 
 impl From<&TenantInfo> for DomainView {
@@ -37,6 +40,7 @@ impl From<&TenantInfo> for DomainView {
             status: t.status.as_str().to_string(),
             created_at: rfc3339(t.created_at),
             updated_at: rfc3339(t.updated_at),
+            blob_quota_bytes: t.blob_quota,
         }
     }
 }
@@ -121,6 +125,30 @@ pub struct UpdateDomainInput {
     pub domain: String,
     /// `active` or `disabled`.
     pub status: String,
+}
+
+/// Input of `setDomainQuota`.
+#[derive(Debug, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct SetDomainQuotaInput {
+    /// The domain.
+    pub domain: String,
+    /// Most bytes of blobs the domain's accounts may store together;
+    /// `null` or absent lifts the limit.
+    pub blob_quota_bytes: Option<u64>,
+}
+
+/// A domain's blob storage: its quota and what is used.
+#[derive(Debug, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct DomainBlobUsage {
+    /// The domain.
+    pub domain: String,
+    /// The quota in bytes; absent: no limit.
+    #[oai(skip_serializing_if_is_none)]
+    pub blob_quota_bytes: Option<u64>,
+    /// Bytes its accounts' blobs use now.
+    pub blob_bytes_used: u64,
 }
 
 /// Input naming one domain (`removeDomain`).

@@ -1,6 +1,7 @@
 //! The HTTP surface, one module per API group. Each group is a
 //! poem-openapi `#[OpenApi]` struct; [`crate::app`] combines them.
 
+pub mod blobs;
 pub mod body_limit;
 pub mod describe_server;
 pub mod identity;

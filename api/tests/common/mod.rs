@@ -96,7 +96,7 @@ impl TestPds {
     async fn start(config: Config, dir: tempfile::TempDir, postgres: Option<(String, String)>) -> TestPds {
         let backend: AnyBackend = open_backend(&config).await.expect("open the backend");
         let identity = Identity::open(&config).await.expect("open identity");
-        let state = Arc::new(AppState::new(config, backend, identity));
+        let state = Arc::new(AppState::new(config, backend, identity).expect("open the blob store"));
         let running = server::start(state.clone(), "127.0.0.1:0").await.expect("start the server");
         let base = format!("http://{}", running.addr);
         // reqwest is built without a TLS provider of its own (plain HTTP here, but it insists).

@@ -86,7 +86,7 @@ impl Cluster {
     pub async fn node(&self) -> Node {
         let backend = open_backend(&self.config).await.expect("open the backend");
         let identity = Identity::open(&self.config).await.expect("open identity");
-        let state = Arc::new(AppState::new(self.config.clone(), backend, identity));
+        let state = Arc::new(AppState::new(self.config.clone(), backend, identity).expect("open the blob store"));
         let running = server::start(state.clone(), "127.0.0.1:0").await.expect("start");
         Node { addr: running.addr.to_string(), state, server: Some(running) }
     }

@@ -66,7 +66,7 @@ pub struct Harness {
 /// The server state over `backend`, with the identity service opened as the binary does.
 async fn new_state(config: Config, backend: AnyBackend) -> AppState {
     let identity = Identity::open(&config).await.expect("open the identity service");
-    AppState::new(config, backend, identity)
+    AppState::new(config, backend, identity).expect("open the blob store")
 }
 
 fn env(name: &str) -> String {
