@@ -16,6 +16,7 @@
 
 mod account;
 mod any;
+pub mod blob;
 #[cfg(feature = "rocksdb-cache")]
 pub mod cache;
 pub mod conformance;
