@@ -16,6 +16,7 @@
 
 mod account;
 mod any;
+pub mod blob;
 pub mod blob_conformance;
 mod blob_index;
 #[cfg(feature = "rocksdb-cache")]

@@ -17,6 +17,7 @@
 mod any;
 mod error;
 mod fs;
+mod keys;
 mod s3;
 mod sniff;
 mod staging;
