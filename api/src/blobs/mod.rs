@@ -13,13 +13,13 @@ mod upload;
 
 use std::time::Duration;
 
-use primal_pds_storage::blob::{AnyBlobStore, BlobStore, BlobStoreError, FsBlobStore, S3BlobStore, S3Config};
-use primal_pds_storage::DomainName;
 use primal_pds_engine::syntax::Did;
+use primal_pds_storage::DomainName;
+use primal_pds_storage::blob::{AnyBlobStore, BlobStore, BlobStoreError, FsBlobStore, S3BlobStore, S3Config};
 
 use crate::config::{BlobConfig, BlobStoreConfig};
 
-pub use collector::{collect_account, collect_garbage, spawn_collector, CollectorStats};
+pub use collector::{CollectorStats, collect_account, collect_garbage, spawn_collector};
 pub use mime::choose_mime_type;
 pub use upload::upload_blob;
 

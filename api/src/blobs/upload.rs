@@ -56,7 +56,7 @@ pub async fn upload_blob(
     let staged = stage(&state.blobs.store, &session.domain, body, max).await.map_err(|e| match e {
         StageError::TooLarge { max } => too_large(max),
         StageError::Body(e) => XrpcError::invalid_request(format!("Could not read the request body: {e}")),
-        StageError::Store(e) => XrpcError::internal(INTERNAL, &e),
+        e => XrpcError::internal(INTERNAL, &e),
     })?;
     let result = keep(state, session, declared, quota, &staged).await;
     if !matches!(result, Ok(Kept::Moved(_))) {

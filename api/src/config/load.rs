@@ -548,7 +548,9 @@ fn blobs(f: &Fields<'_>, data_dir: &Path, base_dir: &Path) -> Result<BlobConfig,
     };
     let store = if s3 {
         let required = |name: &'static str, value: Option<String>| {
-            value.filter(|v| !v.is_empty()).ok_or_else(|| ConfigError::invalid(name, "required for S3 blob storage".into()))
+            value
+                .filter(|v| !v.is_empty())
+                .ok_or_else(|| ConfigError::invalid(name, "required for S3 blob storage".into()))
         };
         let endpoint = f.string(BLOB_S3_ENDPOINT)?.map(|u| validate::http_url(BLOB_S3_ENDPOINT, &u)).transpose()?;
         BlobStoreConfig::S3 {
@@ -557,9 +559,9 @@ fn blobs(f: &Fields<'_>, data_dir: &Path, base_dir: &Path) -> Result<BlobConfig,
             bucket: required(BLOB_S3_BUCKET, bucket)?,
             prefix: f.string(BLOB_S3_PREFIX)?.filter(|p| !p.is_empty()),
             access_key_id: required(BLOB_S3_ACCESS_KEY_ID, f.string(BLOB_S3_ACCESS_KEY_ID)?)?,
-            secret_access_key: f
-                .secret(BLOB_S3_SECRET_ACCESS_KEY)?
-                .ok_or_else(|| ConfigError::invalid(BLOB_S3_SECRET_ACCESS_KEY, "required for S3 blob storage".into()))?,
+            secret_access_key: f.secret(BLOB_S3_SECRET_ACCESS_KEY)?.ok_or_else(|| {
+                ConfigError::invalid(BLOB_S3_SECRET_ACCESS_KEY, "required for S3 blob storage".into())
+            })?,
         }
     } else {
         let dir = match f.string(BLOB_DIR)? {

@@ -318,11 +318,8 @@ impl BlobApi {
     ) -> Result<Json<ListMissingBlobsOutput>, XrpcError> {
         let limit = params::limit(limit.0, 1, 1000, 500)?;
         let session = crate::auth::session::authenticate(&state, req).await?;
-        let missing = session
-            .store
-            .list_missing_blobs(&session.did, cursor.0.as_deref(), limit)
-            .await
-            .map_err(storage_error)?;
+        let missing =
+            session.store.list_missing_blobs(&session.did, cursor.0.as_deref(), limit).await.map_err(storage_error)?;
         let cursor = if missing.len() == limit { missing.last().map(|m| m.cid.to_string()) } else { None };
         let blobs = missing
             .into_iter()

@@ -45,13 +45,17 @@ fn too_large(max: usize) -> poem::Error {
 /// For endpoints that stream their body (uploadBlob): an error answer
 /// (413 while streaming, a refused quota, a bad token) may leave part of the
 /// body unread, so it says `Connection: close`.
-pub fn close_on_error<E: Endpoint>(ep: E) -> impl Endpoint {
-    ep.map_to_response().map(|mut resp: poem::Response| {
+pub fn close_on_error<E: Endpoint + 'static>(ep: E) -> impl Endpoint {
+    ep.around(|ep, req| async move {
+        let path = req.uri().path().to_owned();
+        let mut resp = match ep.call(req).await {
+            Ok(out) => out.into_response(),
+            Err(err) => crate::error::to_xrpc_response(err, &path),
+        };
         if !resp.status().is_success() {
-            resp.headers_mut()
-                .insert(poem::http::header::CONNECTION, poem::http::HeaderValue::from_static("close"));
+            resp.headers_mut().insert(poem::http::header::CONNECTION, poem::http::HeaderValue::from_static("close"));
         }
-        resp
+        Ok(resp)
     })
 }
 
