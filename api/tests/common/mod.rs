@@ -70,14 +70,31 @@ fn pg_url() -> Option<String> {
 impl TestPds {
     /// A server over SQLite files in a fresh temp dir.
     pub async fn sqlite() -> TestPds {
+        TestPds::sqlite_with(|_| {}).await
+    }
+
+    /// A server over SQLite files in a fresh temp dir, its configuration
+    /// changed by `adjust` first.
+    pub async fn sqlite_with(adjust: impl FnOnce(&mut Config)) -> TestPds {
         let dir = tempfile::tempdir().expect("temp dir");
-        let config = Config::embedded(dir.path().to_path_buf(), Secret::new(ADMIN_KEY));
+        let mut config = Config::embedded(dir.path().to_path_buf(), Secret::new(ADMIN_KEY));
+        adjust(&mut config);
         TestPds::start(config, dir, None).await
+    }
+
+    /// The server's data directory (SQLite files, keys, the disk blob store).
+    pub fn data_dir(&self) -> &std::path::Path {
+        self._dir.path()
     }
 
     /// A server over Postgres with a fresh management database, or `None`
     /// (with a note) when `PRIMAL_PDS_TEST_PG_URL` is unset outside CI.
     pub async fn postgres() -> Option<TestPds> {
+        TestPds::postgres_with(|_| {}).await
+    }
+
+    /// As [`TestPds::postgres`], the configuration changed by `adjust` first.
+    pub async fn postgres_with(adjust: impl FnOnce(&mut Config)) -> Option<TestPds> {
         let Some(url) = pg_url() else {
             eprintln!("PRIMAL_PDS_TEST_PG_URL is not set: skipping the Postgres run (scripts/test sets it)");
             return None;
@@ -90,6 +107,7 @@ impl TestPds {
             management_db: management_db.clone(),
             max_connections: None,
         };
+        adjust(&mut config);
         Some(TestPds::start(config, dir, Some((url, management_db))).await)
     }
 
