@@ -384,6 +384,8 @@ fn s3_url() -> Option<String> {
 async fn blobs_on_s3() {
     let Some(url) = s3_url() else { return };
     let bucket = unique("blobs");
+    // reqwest is built without a TLS provider of its own (plain HTTP here, but it insists).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let created =
         reqwest::Client::builder().no_proxy().build().expect("client").put(format!("{url}/{bucket}")).send().await;
     assert!(created.expect("create bucket").status().is_success(), "bucket not created");
