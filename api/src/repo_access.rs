@@ -23,6 +23,7 @@
 use cid::Cid;
 use poem::Request;
 use poem::http::StatusCode;
+use primal_pds_engine::data::BlobRef;
 use primal_pds_engine::keys::Keypair;
 use primal_pds_engine::repo::{CommitResult, RecordWrite, Repo, RepoError};
 use primal_pds_engine::store::StoreError;
@@ -180,19 +181,30 @@ impl AppState {
 /// reference that the account has not uploaded (the commit's transaction
 /// checks again, against races with the garbage collector).
 async fn check_blob_refs(target: &RepoTarget, writes: &[RecordWrite]) -> Result<(), XrpcError> {
-    let mut cids = Vec::new();
-    for record in writes.iter().filter_map(|w| w.record.as_ref()) {
-        for blob in primal_pds_engine::data::find_blob_refs(record) {
-            if !cids.contains(&blob.cid) {
-                cids.push(blob.cid);
-            }
+    let refs: Vec<BlobRef> =
+        writes.iter().filter_map(|w| w.record.as_ref()).flat_map(primal_pds_engine::data::find_blob_refs).collect();
+    if refs.is_empty() {
+        return Ok(());
+    }
+    let mut cids: Vec<Cid> = refs.iter().map(|r| r.cid).collect();
+    cids.sort();
+    cids.dedup();
+    let stored = target.store.stored_blobs(&target.did, &cids).await.map_err(storage_error)?;
+    for reference in &refs {
+        let Some(meta) = stored.iter().find(|m| m.cid == reference.cid) else {
+            return Err(unknown_blob(Some(&reference.cid)));
+        };
+        // The record's lexicon was checked against what the reference claims:
+        // the claim must be the truth (the legacy shape has no size).
+        let size_differs = reference.size != 0 && reference.size != meta.size;
+        if size_differs || reference.mime_type != meta.mime_type {
+            return Err(XrpcError::invalid_request(format!(
+                "The reference to blob {} says {} of {} bytes, but the blob is {} of {} bytes",
+                meta.cid, reference.mime_type, reference.size, meta.mime_type, meta.size
+            )));
         }
     }
-    let absent = target.store.absent_blobs(&target.did, &cids).await.map_err(storage_error)?;
-    match absent.first() {
-        Some(cid) => Err(unknown_blob(Some(cid))),
-        None => Ok(()),
-    }
+    Ok(())
 }
 
 /// The error for a record referencing a blob its account does not have.

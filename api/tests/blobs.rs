@@ -150,6 +150,14 @@ async fn upload_reference_download(pds: &TestPds) {
     assert_eq!(v["error"], "InvalidRequest");
     assert!(v["message"].as_str().unwrap_or_default().contains(&expected_cid), "{v}");
     assert_eq!(blob_error(pds, bob.did.as_str(), &expected_cid).await, "BlobNotFound");
+    // A reference must tell the truth about the blob (the lexicon checks what it claims).
+    for (field, lie) in [("size", json!(1)), ("mimeType", json!("image/gif"))] {
+        let mut lying = blob.clone();
+        lying[field] = lie;
+        let (status, v) = post_image(pds, &token, did, &tid(), &lying).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "a lying {field}: {v}");
+        assert_eq!(v["error"], "InvalidRequest");
+    }
     let mut never = blob.clone();
     never["ref"]["$link"] = json!(primal_pds_engine::data::cid::cid_for_raw(b"never uploaded").to_string());
     let refused_rkey = tid();

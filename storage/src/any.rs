@@ -226,8 +226,8 @@ impl BlobIndex for AnyStore {
         dispatch!(self, s => s.get_blob(did, cid).await)
     }
 
-    async fn absent_blobs(&self, did: &Did, cids: &[Cid]) -> Result<Vec<Cid>, StorageError> {
-        dispatch!(self, s => s.absent_blobs(did, cids).await)
+    async fn stored_blobs(&self, did: &Did, cids: &[Cid]) -> Result<Vec<BlobMeta>, StorageError> {
+        dispatch!(self, s => s.stored_blobs(did, cids).await)
     }
 
     async fn list_blobs(

@@ -80,8 +80,10 @@ pub trait BlobIndex: Send + Sync {
     /// A stored blob of `did` (`None` when absent or being deleted).
     fn get_blob(&self, did: &Did, cid: &Cid) -> impl Future<Output = Result<Option<BlobMeta>, StorageError>> + Send;
 
-    /// Those of `cids` that are not stored blobs of `did` (in the order given).
-    fn absent_blobs(&self, did: &Did, cids: &[Cid]) -> impl Future<Output = Result<Vec<Cid>, StorageError>> + Send;
+    /// The stored blobs of `did` among `cids` (absent and deleting ones are
+    /// left out; in no particular order).
+    fn stored_blobs(&self, did: &Did, cids: &[Cid])
+    -> impl Future<Output = Result<Vec<BlobMeta>, StorageError>> + Send;
 
     /// CIDs of the blobs records of `did` reference, each once, in CID
     /// text order after `cursor`; with `since`, only those referenced by

@@ -321,8 +321,8 @@ impl<S: BlobIndex> BlobIndex for CachedStore<S> {
         self.inner.get_blob(did, cid).await
     }
 
-    async fn absent_blobs(&self, did: &Did, cids: &[Cid]) -> Result<Vec<Cid>, StorageError> {
-        self.inner.absent_blobs(did, cids).await
+    async fn stored_blobs(&self, did: &Did, cids: &[Cid]) -> Result<Vec<BlobMeta>, StorageError> {
+        self.inner.stored_blobs(did, cids).await
     }
 
     async fn list_blobs(

@@ -106,12 +106,12 @@ impl BlobIndex for MemoryTenant {
         Ok(blobs.rows.get(&(did.clone(), cid.to_string())).filter(|r| !r.deleting).map(|r| r.meta.clone()))
     }
 
-    async fn absent_blobs(&self, did: &Did, cids: &[Cid]) -> Result<Vec<Cid>, StorageError> {
+    async fn stored_blobs(&self, did: &Did, cids: &[Cid]) -> Result<Vec<BlobMeta>, StorageError> {
         let blobs = self.blobs().await;
         Ok(cids
             .iter()
-            .filter(|c| !blobs.rows.get(&(did.clone(), c.to_string())).is_some_and(|r| !r.deleting))
-            .copied()
+            .filter_map(|c| blobs.rows.get(&(did.clone(), c.to_string())).filter(|r| !r.deleting))
+            .map(|r| r.meta.clone())
             .collect())
     }
 

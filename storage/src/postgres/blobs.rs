@@ -104,19 +104,20 @@ impl BlobIndex for PgStore {
         row.map(blob_from_row).transpose()
     }
 
-    async fn absent_blobs(&self, did: &Did, cids: &[Cid]) -> Result<Vec<Cid>, StorageError> {
+    async fn stored_blobs(&self, did: &Did, cids: &[Cid]) -> Result<Vec<BlobMeta>, StorageError> {
         if cids.is_empty() {
             return Ok(Vec::new());
         }
         let texts: Vec<String> = cids.iter().map(Cid::to_string).collect();
         let lease = self.lease_pool().await?;
-        let present: Vec<String> =
-            sqlx::query_scalar("SELECT cid FROM blobs WHERE did = $1 AND cid = ANY ($2::text[]) AND status = 'stored'")
-                .bind(did.as_str())
-                .bind(&texts)
-                .fetch_all(lease.pool())
-                .await?;
-        Ok(cids.iter().zip(&texts).filter(|(_, t)| !present.contains(t)).map(|(c, _)| *c).collect())
+        let rows: Vec<BlobRow> = sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT {BLOB_COLUMNS} FROM blobs WHERE did = $1 AND cid = ANY ($2::text[]) AND status = 'stored'"
+        )))
+        .bind(did.as_str())
+        .bind(&texts)
+        .fetch_all(lease.pool())
+        .await?;
+        rows.into_iter().map(blob_from_row).collect()
     }
 
     async fn list_blobs(

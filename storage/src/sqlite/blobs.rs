@@ -80,24 +80,24 @@ impl BlobIndex for SqliteStore {
         row.map(blob_from_row).transpose()
     }
 
-    async fn absent_blobs(&self, did: &Did, cids: &[Cid]) -> Result<Vec<Cid>, StorageError> {
-        let mut absent = Vec::new();
+    async fn stored_blobs(&self, did: &Did, cids: &[Cid]) -> Result<Vec<BlobMeta>, StorageError> {
+        let mut stored = Vec::new();
         if cids.is_empty() {
-            return Ok(absent);
+            return Ok(stored);
         }
         let mut conn = self.reader().await?;
+        // A record references a handful of blobs: one indexed lookup each.
         for cid in cids {
-            let found: Option<i64> =
-                sqlx::query_scalar("SELECT 1 FROM blobs WHERE did = ? AND cid = ? AND status = 'stored'")
-                    .bind(did.as_str())
-                    .bind(cid.to_string())
-                    .fetch_optional(&mut *conn)
-                    .await?;
-            if found.is_none() {
-                absent.push(*cid);
-            }
+            let row: Option<BlobRow> = sqlx::query_as(AssertSqlSafe(format!(
+                "SELECT {BLOB_COLUMNS} FROM blobs WHERE did = ? AND cid = ? AND status = 'stored'"
+            )))
+            .bind(did.as_str())
+            .bind(cid.to_string())
+            .fetch_optional(&mut *conn)
+            .await?;
+            stored.extend(row.map(blob_from_row).transpose()?);
         }
-        Ok(absent)
+        Ok(stored)
     }
 
     async fn list_blobs(
