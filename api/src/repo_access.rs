@@ -241,7 +241,7 @@ impl From<WriteError> for XrpcError {
 pub fn repo_error(e: RepoError) -> XrpcError {
     match e {
         RepoError::RepoNotFound(did) => repo_not_found(did.as_str()),
-        RepoError::Store(StoreError::UnknownBlob { cid, .. }) => unknown_blob(cid.as_ref()),
+        RepoError::Store(StoreError::UnknownBlob(unknown)) => unknown_blob(unknown.cid.as_ref()),
         RepoError::InvalidWrite(msg) => XrpcError::invalid_request(msg),
         RepoError::InvalidSwap(m) => XrpcError::bad_request("InvalidSwap", m.to_string()),
         RepoError::RecordExists(path) => XrpcError::invalid_request(format!("Record already exists: {path}")),

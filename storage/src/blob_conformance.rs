@@ -92,7 +92,7 @@ impl<S: RepoStore + AccountStore> Account<S> {
 }
 
 fn is_unknown_blob(result: &Result<(), RepoError>, did: &Did) -> bool {
-    matches!(result, Err(RepoError::Store(StoreError::UnknownBlob { repo, .. })) if repo == did)
+    matches!(result, Err(RepoError::Store(StoreError::UnknownBlob(unknown))) if &unknown.repo == did)
 }
 
 /// Registration: new, then existing; the quota refuses (writing nothing)

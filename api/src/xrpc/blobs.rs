@@ -198,7 +198,7 @@ fn parse_range(header: Option<&str>, size: u64) -> RangeRequest {
     if range.start >= size || range.is_empty() { RangeRequest::Unsatisfiable } else { RangeRequest::Part(range) }
 }
 
-fn header<'a>(req: &'a Request, name: poem::http::HeaderName) -> Option<&'a str> {
+fn header(req: &Request, name: poem::http::HeaderName) -> Option<&str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
 }
 

@@ -42,13 +42,8 @@ pub enum StoreError {
     },
     /// A record of the commit references a blob the repository's account
     /// never uploaded (or one being deleted); the commit was not applied.
-    #[error("{repo} has no blob {}", cid.map(|c| c.to_string()).unwrap_or_else(|| "referenced by the commit".into()))]
-    UnknownBlob {
-        /// The repository.
-        repo: Did,
-        /// The blob, when the backend could tell which.
-        cid: Option<Cid>,
-    },
+    #[error("{0}")]
+    UnknownBlob(Box<UnknownBlob>),
     /// The backend failed (I/O, database, pool); the message names the cause.
     #[error("storage backend error: {0}")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -64,6 +59,16 @@ pub struct RootConflict {
     pub expected: Option<Cid>,
     /// The root that is actually stored.
     pub actual: Option<Cid>,
+}
+
+/// A commit's reference to a blob its repository's account does not have.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{repo} has no blob {}", cid.map(|c| c.to_string()).unwrap_or_else(|| "referenced by the commit".into()))]
+pub struct UnknownBlob {
+    /// The repository.
+    pub repo: Did,
+    /// The blob, when the backend could tell which.
+    pub cid: Option<Cid>,
 }
 
 /// The current state of a repository: its head commit and that commit's rev.

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use cid::Cid;
-use primal_pds_engine::store::{CommitWrite, StoreError};
+use primal_pds_engine::store::{CommitWrite, StoreError, UnknownBlob};
 use primal_pds_engine::syntax::{Did, Tid};
 
 use super::tenant::MemoryTenant;
@@ -37,7 +37,8 @@ impl Blobs {
             for cid in &record.blobs {
                 let stored = self.rows.get(&(write.repo.clone(), cid.to_string())).is_some_and(|r| !r.deleting);
                 if !stored {
-                    return Err(StoreError::UnknownBlob { repo: write.repo.clone(), cid: Some(*cid) });
+                    let unknown = UnknownBlob { repo: write.repo.clone(), cid: Some(*cid) };
+                    return Err(StoreError::UnknownBlob(Box::new(unknown)));
                 }
             }
         }

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use cid::Cid;
 use primal_pds_engine::store::{
-    BlockMap, Blockstore, CommitWrite, RepoRoot, RepoStore, RootConflict, RootStore, StoreError,
+    BlockMap, Blockstore, CommitWrite, RepoRoot, RepoStore, RootConflict, RootStore, StoreError, UnknownBlob,
 };
 use primal_pds_engine::syntax::{Did, Tid};
 
@@ -277,7 +277,8 @@ impl PgStore {
         if let Some(d) = e.as_database_error()
             && d.code().as_deref() == Some(UNKNOWN_BLOB_CODE)
         {
-            return StoreError::UnknownBlob { repo: repo.clone(), cid: Cid::from_str(d.message()).ok() };
+            let cid = Cid::from_str(d.message()).ok();
+            return StoreError::UnknownBlob(Box::new(UnknownBlob { repo: repo.clone(), cid }));
         }
         db_error(e)
     }

@@ -31,7 +31,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use cid::Cid;
-use primal_pds_engine::store::{RepoRoot, RootConflict, StoreError};
+use primal_pds_engine::store::{RepoRoot, RootConflict, StoreError, UnknownBlob};
 use primal_pds_engine::syntax::Did;
 use sqlx::pool::PoolConnection;
 use sqlx::{Connection, Row, Sqlite, SqliteConnection};
@@ -269,7 +269,8 @@ pub(crate) async fn apply_one(tx: &mut SqliteConnection, commit: Commit) -> Resu
     if let Err(e) = batch.execute(&mut *tx).await {
         sqlx::query("ROLLBACK TO grouped_commit; RELEASE grouped_commit").execute(&mut *tx).await?;
         if e.as_database_error().is_some_and(|d| d.message().contains(super::tenant_store::UNKNOWN_BLOB)) {
-            return Ok(Applied::Refused(StoreError::UnknownBlob { repo: commit.repo, cid: None }));
+            let unknown = UnknownBlob { repo: commit.repo, cid: None };
+            return Ok(Applied::Refused(StoreError::UnknownBlob(Box::new(unknown))));
         }
         return Ok(Applied::Refused(db(e)));
     }
