@@ -200,6 +200,9 @@ pub async fn garbage_collection<B: TenantBackend>(backend: &B) {
     // Deleting p2 leaves `shared` referenced by p1: nothing to collect.
     alice.delete("p2").await.expect("delete p2");
     assert!(store.claim_garbage(Some(&alice.did), 0, 100).await.expect("claim").is_empty());
+    // An update that keeps its blobs (a new record, the same references) frees nothing.
+    alice.update("p1", &[&shared, &kept]).await.expect("update p1, same blobs");
+    assert!(store.claim_garbage(None, 0, 100).await.expect("claim").is_empty(), "an update freed its own blobs");
     // Updating p1 to drop `shared` frees it at once (no grace period).
     alice.update("p1", &[&kept]).await.expect("update p1");
     assert_eq!(

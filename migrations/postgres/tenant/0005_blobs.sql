@@ -1,5 +1,6 @@
 -- Blobs (images, videos) of the tenant's accounts; see
--- migrations/sqlite/tenant/0005_blobs.sql for the meaning of each column.
+-- migrations/sqlite/tenant/0005_blobs.sql for the meaning of each column
+-- and of the triggers.
 CREATE TABLE blobs (
     did         TEXT NOT NULL,
     cid         TEXT NOT NULL,
@@ -8,10 +9,13 @@ CREATE TABLE blobs (
     created_at  BIGINT NOT NULL,
     status      TEXT NOT NULL CHECK (status IN ('stored', 'deleting')),
     referenced  BOOLEAN NOT NULL DEFAULT false,
+    freed       BOOLEAN NOT NULL DEFAULT false,
     PRIMARY KEY (did, cid)
 );
 
-CREATE INDEX blobs_unreferenced ON blobs (referenced, created_at) WHERE status = 'stored';
+CREATE INDEX blobs_never_referenced ON blobs (created_at) WHERE NOT referenced AND status = 'stored';
+CREATE INDEX blobs_freed ON blobs (did) WHERE freed AND status = 'stored';
+CREATE INDEX blobs_deleting ON blobs (did) WHERE status = 'deleting';
 
 CREATE TABLE record_blobs (
     did         TEXT NOT NULL,
@@ -39,13 +43,28 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION USING ERRCODE = 'PB001', MESSAGE = NEW.cid;
     END IF;
-    UPDATE blobs SET referenced = true WHERE did = NEW.did AND cid = NEW.cid AND NOT referenced;
+    UPDATE blobs SET referenced = true, freed = false
+    WHERE did = NEW.did AND cid = NEW.cid AND (NOT referenced OR freed);
     RETURN NEW;
 END
 $$;
 
 CREATE TRIGGER record_blobs_need_blob BEFORE INSERT ON record_blobs
 FOR EACH ROW EXECUTE FUNCTION record_blobs_need_blob();
+
+-- The last reference gone: the blob is freed.
+CREATE FUNCTION record_blobs_free_blob() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE blobs SET freed = true
+    WHERE did = OLD.did AND cid = OLD.cid AND NOT freed
+      AND NOT EXISTS (SELECT 1 FROM record_blobs r WHERE r.did = OLD.did AND r.cid = OLD.cid);
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER record_blobs_free_blob AFTER DELETE ON record_blobs
+FOR EACH ROW EXECUTE FUNCTION record_blobs_free_blob();
 
 -- The blob references of a commit, run in the statement that calls
 -- apply_commit (so in its transaction), only when the swap happened:

@@ -4,9 +4,12 @@
 --
 -- status: 'stored' (servable, may be referenced) or 'deleting' (claimed by
 -- the garbage collector: its bytes are being deleted; a record can no
--- longer reference it). `referenced` turns 1 the first time a record
--- references the blob: such a blob is collected as soon as no record
--- references it any more; a never-referenced one after the grace period.
+-- longer reference it).
+-- referenced: 1 once a record has referenced the blob. A never-referenced
+-- blob is garbage after the grace period.
+-- freed: 1 while a once-referenced blob has no reference left (kept by the
+-- triggers below): garbage at once. The flags make every kind of garbage
+-- an index lookup, so neither a commit nor a collection pass scans blobs.
 CREATE TABLE blobs (
     did TEXT NOT NULL,
     cid TEXT NOT NULL,
@@ -15,11 +18,14 @@ CREATE TABLE blobs (
     created_at INTEGER NOT NULL,
     status TEXT NOT NULL CHECK (status IN ('stored', 'deleting')),
     referenced INTEGER NOT NULL DEFAULT 0,
+    freed INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (did, cid)
 ) STRICT, WITHOUT ROWID;
 
--- The garbage collector's candidates.
-CREATE INDEX blobs_unreferenced ON blobs (referenced, created_at) WHERE status = 'stored';
+-- The garbage collector's three kinds of candidates.
+CREATE INDEX blobs_never_referenced ON blobs (created_at) WHERE referenced = 0 AND status = 'stored';
+CREATE INDEX blobs_freed ON blobs (did) WHERE freed = 1 AND status = 'stored';
+CREATE INDEX blobs_deleting ON blobs (did) WHERE status = 'deleting';
 
 -- Which record references which blob, kept in the commit's transaction.
 -- `rev` is the rev of the commit that wrote the record (listBlobs since).
@@ -43,5 +49,14 @@ BEGIN
     WHERE NOT EXISTS (
         SELECT 1 FROM blobs b WHERE b.did = NEW.did AND b.cid = NEW.cid AND b.status = 'stored'
     );
-    UPDATE blobs SET referenced = 1 WHERE did = NEW.did AND cid = NEW.cid AND referenced = 0;
+    UPDATE blobs SET referenced = 1, freed = 0
+    WHERE did = NEW.did AND cid = NEW.cid AND (referenced = 0 OR freed = 1);
+END;
+
+-- The last reference gone: the blob is freed.
+CREATE TRIGGER record_blobs_free_blob AFTER DELETE ON record_blobs
+BEGIN
+    UPDATE blobs SET freed = 1
+    WHERE did = OLD.did AND cid = OLD.cid AND freed = 0
+      AND NOT EXISTS (SELECT 1 FROM record_blobs r WHERE r.did = OLD.did AND r.cid = OLD.cid);
 END;

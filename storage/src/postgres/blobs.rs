@@ -180,10 +180,13 @@ impl BlobIndex for PgStore {
         let lease = self.lease_pool().await?;
         let mut tx = lease.pool().begin().await?;
         let candidates: Vec<(String, String)> = sqlx::query_as(
-            "SELECT b.did, b.cid FROM blobs b WHERE ($1::text IS NULL OR b.did = $1) AND ( \
-               b.status = 'deleting' OR ( \
-                 (b.referenced OR b.created_at < $2) \
-                 AND NOT EXISTS (SELECT 1 FROM record_blobs r WHERE r.did = b.did AND r.cid = b.cid))) \
+            "SELECT b.did, b.cid FROM blobs b WHERE (b.did, b.cid) IN ( \
+               SELECT did, cid FROM blobs WHERE status = 'deleting' AND ($1::text IS NULL OR did = $1) \
+               UNION ALL \
+               SELECT did, cid FROM blobs WHERE freed AND status = 'stored' AND ($1::text IS NULL OR did = $1) \
+               UNION ALL \
+               SELECT did, cid FROM blobs WHERE NOT referenced AND status = 'stored' AND created_at < $2 \
+                 AND ($1::text IS NULL OR did = $1)) \
              LIMIT $3 FOR UPDATE SKIP LOCKED",
         )
         .bind(did.map(Did::as_str))

@@ -159,10 +159,14 @@ impl BlobIndex for SqliteStore {
         let mut conn = self.writer().await?;
         let rows: Vec<(String, String)> = sqlx::query_as(
             "UPDATE blobs SET status = 'deleting' WHERE (did, cid) IN ( \
-               SELECT b.did, b.cid FROM blobs b WHERE (?1 IS NULL OR b.did = ?1) AND ( \
-                 b.status = 'deleting' OR ( \
-                   (b.referenced = 1 OR b.created_at < ?2) \
-                   AND NOT EXISTS (SELECT 1 FROM record_blobs r WHERE r.did = b.did AND r.cid = b.cid))) \
+               SELECT did, cid FROM blobs WHERE status = 'deleting' AND (?1 IS NULL OR did = ?1) \
+               UNION ALL \
+               SELECT b.did, b.cid FROM blobs b WHERE b.freed = 1 AND b.status = 'stored' \
+                 AND (?1 IS NULL OR b.did = ?1) \
+                 AND NOT EXISTS (SELECT 1 FROM record_blobs r WHERE r.did = b.did AND r.cid = b.cid) \
+               UNION ALL \
+               SELECT did, cid FROM blobs WHERE referenced = 0 AND status = 'stored' AND created_at < ?2 \
+                 AND (?1 IS NULL OR did = ?1) \
                LIMIT ?3) \
              RETURNING did, cid",
         )
