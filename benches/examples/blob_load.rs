@@ -439,6 +439,7 @@ async fn run_backend(
     }
     let server = LoadServer::start(http, &env).await?;
     let sampler = RssSampler::start(server.pid());
+    let rss_started = sampler.current_kib();
     let admin = server.admin.clone();
     let mut run = Run { http: http.clone(), server, accounts: Vec::new(), content: Content::new(), backend };
     run.post("host.primal.pds.addDomain", Some(&admin), json!({ "domain": DOMAIN })).await?;
@@ -453,8 +454,10 @@ async fn run_backend(
     }
     let pid = run.server.pid();
     println!(
-        "\n{backend}: server pid {pid}, {workers} clients, RSS sampled every {} ms from /proc/{pid}/status, idle RSS {:.1} MiB",
+        "\n{backend}: server pid {pid}, {workers} clients; RSS (sampled every {} ms from /proc/{pid}/status) \
+         {:.1} MiB when started, {:.1} MiB after the set-up (domain, accounts, logins)",
         RssSampler::INTERVAL.as_millis(),
+        rss_started as f64 / 1024.0,
         sampler.current_kib() as f64 / 1024.0
     );
     Row::print_header();
