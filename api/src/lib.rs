@@ -17,6 +17,8 @@ pub mod error;
 pub mod firehose;
 pub mod identity;
 pub mod lexicons;
+pub mod malloc_tuning;
+pub mod no_delay;
 pub mod passwords;
 pub mod record_input;
 pub mod repo_access;

@@ -93,6 +93,7 @@ pub async fn start(state: Arc<AppState>, listen: &str) -> Result<RunningServer, 
         .into_acceptor()
         .await
         .map_err(|source| StartError::Listen { addr: socket.clone(), source })?;
+    let acceptor = crate::no_delay::NoDelay(acceptor);
     let addr = acceptor
         .local_addr()
         .into_iter()

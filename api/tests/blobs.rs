@@ -22,10 +22,18 @@ use common::{ADMIN_KEY, TestPds, unique};
 use primal_pds_api::blobs::collect_garbage;
 use primal_pds_api::config::{BlobStoreConfig, Config};
 use primal_pds_api::secret::Secret;
-use primal_pds_storage::blob::BlobStore;
+use primal_pds_engine::syntax::Did;
+use primal_pds_storage::DomainName;
+use primal_pds_storage::blob::{BlobKey, BlobStore};
 use primal_pds_storage::{AccountStatus, now_millis};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+
+/// Whether the blob store holds `did`'s blob `cid` of `domain`.
+async fn stored(pds: &TestPds, domain: &DomainName, did: &Did, cid: &str) -> bool {
+    let key = BlobKey { tenant: domain.clone(), did: did.clone(), cid: cid.parse().expect("cid") };
+    pds.state.blobs.store.exists(&key).await.expect("exists")
+}
 
 /// A fresh record key (posts are keyed by TIDs).
 fn tid() -> String {
@@ -115,6 +123,8 @@ async fn upload_reference_download(pds: &TestPds) {
     // The same bytes again: the same blob.
     assert_eq!(upload_ok(pds, &token, bytes.clone()).await, blob);
 
+    assert_eq!(blob_error(pds, did, &expected_cid).await, "BlobNotFound", "served before a record uses it");
+    assert_eq!(list_blobs(pds, did, &[]).await["cids"], json!([]), "listed before a record uses it");
     let (status, v) = post_image(pds, &token, did, &tid(), &blob).await;
     assert_eq!(status, StatusCode::OK, "{v}");
 
@@ -213,12 +223,13 @@ async fn garbage_collection(pds: &TestPds) {
     let now = now_millis();
     let stats = collect_garbage(&pds.state, now).await.expect("collect");
     assert_eq!(stats.deleted, 0, "collected within the grace period");
-    assert_eq!(blob_error(pds, did, &loose).await, "");
+    assert!(stored(pds, &domain, &alice.did, &loose).await, "an upload's bytes are gone within the grace period");
+    assert_eq!(blob_error(pds, did, &loose).await, "BlobNotFound", "an unreferenced upload is served");
     let grace = i64::try_from(pds.state.blobs.grace.as_millis()).expect("grace");
     let stats = collect_garbage(&pds.state, now + grace + 60_000).await.expect("collect");
     // Other flows' domains may have leftovers of their own: count at least this one.
     assert!(stats.deleted >= 1 && stats.failed == 0, "{stats:?}");
-    assert_eq!(blob_error(pds, did, &loose).await, "BlobNotFound");
+    assert!(!stored(pds, &domain, &alice.did, &loose).await, "an unreferenced upload outlived the grace period");
     assert_eq!(blob_error(pds, did, &kept).await, "", "a referenced blob was collected");
     // A collected blob may be uploaded again.
     assert_eq!(cid_of(&upload_ok(pds, &token, png(3, 5000)).await), loose);
@@ -317,7 +328,11 @@ async fn status_and_deletion(pds: &TestPds) {
     let domain = pds.add_domain().await;
     let (alice, token) = login(pds, &domain, "status").await;
     let did = alice.did.as_str();
-    let cid = cid_of(&upload_ok(pds, &token, png(9, 3000)).await);
+    let blob = upload_ok(pds, &token, png(9, 3000)).await;
+    let cid = cid_of(&blob);
+    assert_eq!(blob_error(pds, did, &cid).await, "BlobNotFound", "an upload is public before a record uses it");
+    let (status, v) = post_image(pds, &token, did, &tid(), &blob).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
     pds.set_status(&alice, AccountStatus::Suspended).await;
     assert_eq!(blob_error(pds, did, &cid).await, "RepoSuspended");
     pds.set_status(&alice, AccountStatus::Deactivated).await;

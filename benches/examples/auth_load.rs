@@ -105,10 +105,7 @@ async fn main() -> Result<(), Error> {
             .spawn()
             .map_err(|e| format!("starting {}: {e}", server.display()))?,
     };
-    let pds = Arc::new(Pds {
-        http: reqwest::Client::builder().pool_max_idle_per_host(concurrency * 4).build()?,
-        base: format!("http://127.0.0.1:{port}"),
-    });
+    let pds = Arc::new(Pds { http: load::http_client(concurrency * 4)?, base: format!("http://127.0.0.1:{port}") });
     let deadline = Instant::now() + Duration::from_secs(30);
     while pds.call(false, "_health", None, None).await.is_err() {
         if Instant::now() > deadline {

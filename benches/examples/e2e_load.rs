@@ -101,11 +101,8 @@ async fn main() -> Result<(), Error> {
     };
     let process = ServerProcess { child: command.spawn().map_err(|e| format!("starting {}: {e}", server.display()))? };
     let pid = process.child.id();
-    let pds = Arc::new(Pds {
-        http: reqwest::Client::builder().pool_max_idle_per_host(concurrency * 2).build()?,
-        base: format!("http://127.0.0.1:{port}"),
-        admin,
-    });
+    let pds =
+        Arc::new(Pds { http: load::http_client(concurrency * 2)?, base: format!("http://127.0.0.1:{port}"), admin });
     let deadline = Instant::now() + Duration::from_secs(30);
     while pds.get("_health", &[]).await.is_err() {
         if Instant::now() > deadline {

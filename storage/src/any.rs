@@ -226,6 +226,10 @@ impl BlobIndex for AnyStore {
         dispatch!(self, s => s.get_blob(did, cid).await)
     }
 
+    async fn servable_blob(&self, did: &Did, cid: &Cid) -> Result<Option<BlobMeta>, StorageError> {
+        dispatch!(self, s => s.servable_blob(did, cid).await)
+    }
+
     async fn stored_blobs(&self, did: &Did, cids: &[Cid]) -> Result<Vec<BlobMeta>, StorageError> {
         dispatch!(self, s => s.stored_blobs(did, cids).await)
     }

@@ -148,7 +148,10 @@ pub async fn references_are_checked_and_listed<B: TenantBackend>(backend: &B) {
     let refused = bob.post("p0", &[&x]).await;
     assert!(is_unknown_blob(&refused, &bob.did), "another account's blob: {refused:?}");
 
+    assert_eq!(store.servable_blob(&alice.did, &x.cid).await.expect("servable"), None, "an upload is not public");
     alice.post("p1", &[&x]).await.expect("post with x");
+    assert_eq!(store.servable_blob(&alice.did, &x.cid).await.expect("servable"), Some(x.clone()));
+    assert_eq!(store.servable_blob(&bob.did, &x.cid).await.expect("servable"), None);
     let after_first = store.get_root(&alice.did).await.expect("root").expect("a root").rev;
     alice.post("p2", &[&x, &y]).await.expect("post with x and y");
     let mut both = vec![x.cid, y.cid];
@@ -205,6 +208,8 @@ pub async fn garbage_collection<B: TenantBackend>(backend: &B) {
     assert!(store.claim_garbage(None, 0, 100).await.expect("claim").is_empty(), "an update freed its own blobs");
     // Updating p1 to drop `shared` frees it at once (no grace period).
     alice.update("p1", &[&kept]).await.expect("update p1");
+    assert_eq!(store.servable_blob(&alice.did, &shared.cid).await.expect("servable"), None, "a freed blob is public");
+    assert_eq!(store.servable_blob(&alice.did, &kept.cid).await.expect("servable"), Some(kept.clone()));
     assert_eq!(
         store.claim_garbage(Some(&alice.did), 0, 100).await.expect("claim"),
         vec![(alice.did.clone(), shared.cid)]

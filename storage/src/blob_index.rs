@@ -77,8 +77,18 @@ pub trait BlobIndex: Send + Sync {
     /// record references it by now.
     fn unregister_blob(&self, did: &Did, cid: &Cid) -> impl Future<Output = Result<(), StorageError>> + Send;
 
-    /// A stored blob of `did` (`None` when absent or being deleted).
+    /// A stored blob of `did` (`None` when absent or being deleted), whether
+    /// records reference it or not.
     fn get_blob(&self, did: &Did, cid: &Cid) -> impl Future<Output = Result<Option<BlobMeta>, StorageError>> + Send;
+
+    /// A blob of `did` that records reference: what `getBlob` serves (an
+    /// upload is not public until a record references it, nor once the
+    /// last reference is gone; specs/blob.md).
+    fn servable_blob(
+        &self,
+        did: &Did,
+        cid: &Cid,
+    ) -> impl Future<Output = Result<Option<BlobMeta>, StorageError>> + Send;
 
     /// The stored blobs of `did` among `cids` (absent and deleting ones are
     /// left out; in no particular order).

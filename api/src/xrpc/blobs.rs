@@ -253,7 +253,7 @@ impl BlobApi {
         let target = state.resolve_did_param(&did.0).await?;
         target.ensure_active()?;
         let not_found = || XrpcError::bad_request("BlobNotFound", format!("Blob not found: {cid}"));
-        let meta = target.store.get_blob(&target.did, &cid).await.map_err(storage_error)?.ok_or_else(not_found)?;
+        let meta = target.store.servable_blob(&target.did, &cid).await.map_err(storage_error)?.ok_or_else(not_found)?;
         let range = parse_range(header(req, RANGE), meta.size);
         let wanted = match &range {
             RangeRequest::Whole => None,

@@ -321,6 +321,10 @@ impl<S: BlobIndex> BlobIndex for CachedStore<S> {
         self.inner.get_blob(did, cid).await
     }
 
+    async fn servable_blob(&self, did: &Did, cid: &Cid) -> Result<Option<BlobMeta>, StorageError> {
+        self.inner.servable_blob(did, cid).await
+    }
+
     async fn stored_blobs(&self, did: &Did, cids: &[Cid]) -> Result<Vec<BlobMeta>, StorageError> {
         self.inner.stored_blobs(did, cids).await
     }

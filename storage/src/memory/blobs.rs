@@ -107,6 +107,12 @@ impl BlobIndex for MemoryTenant {
         Ok(blobs.rows.get(&(did.clone(), cid.to_string())).filter(|r| !r.deleting).map(|r| r.meta.clone()))
     }
 
+    async fn servable_blob(&self, did: &Did, cid: &Cid) -> Result<Option<BlobMeta>, StorageError> {
+        let blobs = self.blobs().await;
+        let row = blobs.rows.get(&(did.clone(), cid.to_string())).filter(|r| !r.deleting);
+        Ok(row.filter(|_| blobs.referenced(did, cid)).map(|r| r.meta.clone()))
+    }
+
     async fn stored_blobs(&self, did: &Did, cids: &[Cid]) -> Result<Vec<BlobMeta>, StorageError> {
         let blobs = self.blobs().await;
         Ok(cids

@@ -104,6 +104,19 @@ impl BlobIndex for PgStore {
         row.map(blob_from_row).transpose()
     }
 
+    async fn servable_blob(&self, did: &Did, cid: &Cid) -> Result<Option<BlobMeta>, StorageError> {
+        let lease = self.lease_pool().await?;
+        let row: Option<BlobRow> = sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT {BLOB_COLUMNS} FROM blobs WHERE did = $1 AND cid = $2 AND status = 'stored' \
+             AND referenced AND NOT freed"
+        )))
+        .bind(did.as_str())
+        .bind(cid.to_string())
+        .fetch_optional(lease.pool())
+        .await?;
+        row.map(blob_from_row).transpose()
+    }
+
     async fn stored_blobs(&self, did: &Did, cids: &[Cid]) -> Result<Vec<BlobMeta>, StorageError> {
         if cids.is_empty() {
             return Ok(Vec::new());

@@ -80,6 +80,19 @@ impl BlobIndex for SqliteStore {
         row.map(blob_from_row).transpose()
     }
 
+    async fn servable_blob(&self, did: &Did, cid: &Cid) -> Result<Option<BlobMeta>, StorageError> {
+        let mut conn = self.reader().await?;
+        let row: Option<BlobRow> = sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT {BLOB_COLUMNS} FROM blobs WHERE did = ? AND cid = ? AND status = 'stored' \
+             AND referenced = 1 AND freed = 0"
+        )))
+        .bind(did.as_str())
+        .bind(cid.to_string())
+        .fetch_optional(&mut *conn)
+        .await?;
+        row.map(blob_from_row).transpose()
+    }
+
     async fn stored_blobs(&self, did: &Did, cids: &[Cid]) -> Result<Vec<BlobMeta>, StorageError> {
         let mut stored = Vec::new();
         if cids.is_empty() {
