@@ -16,19 +16,12 @@
 #[path = "support/load.rs"]
 mod load;
 
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use load::{ServerProcess, report};
+use load::{Error, LoadServer, env_or, report};
 use serde_json::{Value, json};
-
-type Error = Box<dyn std::error::Error + Send + Sync>;
-
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
 
 struct Pds {
     http: reqwest::Client,
@@ -87,33 +80,11 @@ where
 async fn main() -> Result<(), Error> {
     let concurrency: usize = env_or("PRIMAL_PDS_LOAD_CONCURRENCY", 8);
     let seconds: u64 = env_or("PRIMAL_PDS_LOAD_SECONDS", 5);
-    let server = std::env::var("PRIMAL_PDS_LOAD_SERVER").unwrap_or_else(|_| "target/release/primal-pds".into());
-    let server = std::fs::canonicalize(&server).map_err(|e| format!("server binary {server}: {e}"))?;
-    let data = tempfile::tempdir()?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let admin = format!("auth-load-{}", std::process::id());
-    let process = ServerProcess {
-        child: Command::new(&server)
-            .current_dir(data.path())
-            .env("PRIMAL_PDS_DATA_DIR", data.path().join("data"))
-            .env("PRIMAL_PDS_ADMIN_KEY", &admin)
-            .env("PRIMAL_PDS_LISTEN_ADDR", format!("127.0.0.1:{port}"))
-            .env("PRIMAL_PDS_RATE_LIMITS", "false")
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .map_err(|e| format!("starting {}: {e}", server.display()))?,
-    };
-    let pds = Arc::new(Pds { http: load::http_client(concurrency * 4)?, base: format!("http://127.0.0.1:{port}") });
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while pds.call(false, "_health", None, None).await.is_err() {
-        if Instant::now() > deadline {
-            return Err("server did not become healthy".into());
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    println!("SQLite, concurrency {concurrency}, server pid {}", process.child.id());
+    let http = load::http_client(concurrency * 4)?;
+    let server = LoadServer::start(&http, &[]).await?;
+    let admin = server.admin.clone();
+    let pds = Arc::new(Pds { http, base: server.base.clone() });
+    println!("SQLite, concurrency {concurrency}, server pid {}", server.pid());
     pds.call(true, "host.primal.pds.addDomain", Some(json!({ "domain": "auth.test" })), Some(&admin)).await?;
     let mut handles = Vec::new();
     for w in 0..concurrency {

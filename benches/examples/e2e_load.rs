@@ -18,24 +18,11 @@
 #[path = "support/load.rs"]
 mod load;
 
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use load::{ServerProcess, report};
+use load::{Error, LoadServer, env_or, report, rss_kib};
 use serde_json::{Value, json};
-
-type Error = Box<dyn std::error::Error + Send + Sync>;
-
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-/// A field of `/proc/<pid>/status` in KiB (`VmRSS:`, `VmHWM:`).
-fn rss_kib(pid: u32, field: &str) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status.lines().find(|l| l.starts_with(field))?.split_whitespace().nth(1)?.parse().ok()
-}
 
 struct Pds {
     http: reqwest::Client,
@@ -70,46 +57,27 @@ async fn main() -> Result<(), Error> {
     let concurrency: usize = env_or("PRIMAL_PDS_LOAD_CONCURRENCY", 16);
     let writes: usize = env_or("PRIMAL_PDS_LOAD_WRITES", 8000);
     let seconds: u64 = env_or("PRIMAL_PDS_LOAD_SECONDS", 10);
-    let server = std::env::var("PRIMAL_PDS_LOAD_SERVER").unwrap_or_else(|_| "target/release/primal-pds".into());
-    let server = std::fs::canonicalize(&server).map_err(|e| format!("server binary {server}: {e}"))?;
-    let data = tempfile::tempdir()?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let admin = format!("load-{}", std::process::id());
-    let mut command = Command::new(&server);
-    command
-        .current_dir(data.path())
-        .env("PRIMAL_PDS_DATA_DIR", data.path().join("data"))
-        .env("PRIMAL_PDS_ADMIN_KEY", &admin)
-        .env("PRIMAL_PDS_LISTEN_ADDR", format!("127.0.0.1:{port}"))
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit());
+    let mut env = Vec::new();
     let backend = match std::env::var("PRIMAL_PDS_LOAD_PG") {
         Ok(spec) => {
             let parts: Vec<&str> = spec.split_whitespace().collect();
             let [conn, user, pass] = parts[..] else {
                 return Err("PRIMAL_PDS_LOAD_PG must be \"host:port user password\"".into());
             };
-            command
-                .env("PRIMAL_PDS_DB_CONN", conn)
-                .env("PRIMAL_PDS_DB_USER", user)
-                .env("PRIMAL_PDS_DB_PASS", pass)
-                .env("PRIMAL_PDS_DB_NAME", format!("primal_pds_load_{}", std::process::id()));
+            env.extend([
+                ("PRIMAL_PDS_DB_CONN", conn.to_owned()),
+                ("PRIMAL_PDS_DB_USER", user.to_owned()),
+                ("PRIMAL_PDS_DB_PASS", pass.to_owned()),
+                ("PRIMAL_PDS_DB_NAME", format!("primal_pds_load_{}", std::process::id())),
+            ]);
             "postgres"
         }
         Err(_) => "sqlite",
     };
-    let process = ServerProcess { child: command.spawn().map_err(|e| format!("starting {}: {e}", server.display()))? };
-    let pid = process.child.id();
-    let pds =
-        Arc::new(Pds { http: load::http_client(concurrency * 2)?, base: format!("http://127.0.0.1:{port}"), admin });
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while pds.get("_health", &[]).await.is_err() {
-        if Instant::now() > deadline {
-            return Err("server did not become healthy".into());
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let http = load::http_client(concurrency * 2)?;
+    let server = LoadServer::start(&http, &env).await?;
+    let pid = server.pid();
+    let pds = Arc::new(Pds { http, base: server.base.clone(), admin: server.admin.clone() });
     println!("backend {backend}, concurrency {concurrency}, server pid {pid}");
 
     // One repo per worker, spread over 4 domains.
@@ -243,6 +211,6 @@ async fn main() -> Result<(), Error> {
             pds.post("host.primal.pds.removeDomain", json!({ "domain": format!("load{d}.test") })).await?;
         }
     }
-    drop(process);
+    drop(server);
     Ok(())
 }

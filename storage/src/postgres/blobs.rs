@@ -23,6 +23,21 @@ use crate::{BlobIndex, BlobMeta, MissingBlob, Registration, StorageError};
 /// The advisory lock that serializes quota checks within a tenant database.
 const QUOTA_LOCK: i64 = 0x7072_696d_616c_6201;
 
+impl PgStore {
+    /// The stored blob `cid` of `did` when it also meets `condition` (SQL, our own text).
+    async fn one_blob(&self, did: &Did, cid: &Cid, condition: &str) -> Result<Option<BlobMeta>, StorageError> {
+        let lease = self.lease_pool().await?;
+        let row: Option<BlobRow> = sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT {BLOB_COLUMNS} FROM blobs WHERE did = $1 AND cid = $2 AND status = 'stored' {condition}"
+        )))
+        .bind(did.as_str())
+        .bind(cid.to_string())
+        .fetch_optional(lease.pool())
+        .await?;
+        row.map(blob_from_row).transpose()
+    }
+}
+
 impl BlobIndex for PgStore {
     async fn register_blob(
         &self,
@@ -93,28 +108,11 @@ impl BlobIndex for PgStore {
     }
 
     async fn get_blob(&self, did: &Did, cid: &Cid) -> Result<Option<BlobMeta>, StorageError> {
-        let lease = self.lease_pool().await?;
-        let row: Option<BlobRow> = sqlx::query_as(AssertSqlSafe(format!(
-            "SELECT {BLOB_COLUMNS} FROM blobs WHERE did = $1 AND cid = $2 AND status = 'stored'"
-        )))
-        .bind(did.as_str())
-        .bind(cid.to_string())
-        .fetch_optional(lease.pool())
-        .await?;
-        row.map(blob_from_row).transpose()
+        self.one_blob(did, cid, "").await
     }
 
     async fn servable_blob(&self, did: &Did, cid: &Cid) -> Result<Option<BlobMeta>, StorageError> {
-        let lease = self.lease_pool().await?;
-        let row: Option<BlobRow> = sqlx::query_as(AssertSqlSafe(format!(
-            "SELECT {BLOB_COLUMNS} FROM blobs WHERE did = $1 AND cid = $2 AND status = 'stored' \
-             AND referenced AND NOT freed"
-        )))
-        .bind(did.as_str())
-        .bind(cid.to_string())
-        .fetch_optional(lease.pool())
-        .await?;
-        row.map(blob_from_row).transpose()
+        self.one_blob(did, cid, "AND referenced AND NOT freed").await
     }
 
     async fn stored_blobs(&self, did: &Did, cids: &[Cid]) -> Result<Vec<BlobMeta>, StorageError> {

@@ -11,6 +11,21 @@ use super::tenant_store::SqliteStore;
 use crate::blob_index::{BLOB_COLUMNS, BlobRow, blob_from_row, db_size, stored_cid, stored_did};
 use crate::{BlobIndex, BlobMeta, MissingBlob, Registration, StorageError};
 
+impl SqliteStore {
+    /// The stored blob `cid` of `did` when it also meets `condition` (SQL, our own text).
+    async fn one_blob(&self, did: &Did, cid: &Cid, condition: &str) -> Result<Option<BlobMeta>, StorageError> {
+        let mut conn = self.reader().await?;
+        let row: Option<BlobRow> = sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT {BLOB_COLUMNS} FROM blobs WHERE did = ? AND cid = ? AND status = 'stored' {condition}"
+        )))
+        .bind(did.as_str())
+        .bind(cid.to_string())
+        .fetch_optional(&mut *conn)
+        .await?;
+        row.map(blob_from_row).transpose()
+    }
+}
+
 impl BlobIndex for SqliteStore {
     async fn register_blob(
         &self,
@@ -69,28 +84,11 @@ impl BlobIndex for SqliteStore {
     }
 
     async fn get_blob(&self, did: &Did, cid: &Cid) -> Result<Option<BlobMeta>, StorageError> {
-        let mut conn = self.reader().await?;
-        let row: Option<BlobRow> = sqlx::query_as(AssertSqlSafe(format!(
-            "SELECT {BLOB_COLUMNS} FROM blobs WHERE did = ? AND cid = ? AND status = 'stored'"
-        )))
-        .bind(did.as_str())
-        .bind(cid.to_string())
-        .fetch_optional(&mut *conn)
-        .await?;
-        row.map(blob_from_row).transpose()
+        self.one_blob(did, cid, "").await
     }
 
     async fn servable_blob(&self, did: &Did, cid: &Cid) -> Result<Option<BlobMeta>, StorageError> {
-        let mut conn = self.reader().await?;
-        let row: Option<BlobRow> = sqlx::query_as(AssertSqlSafe(format!(
-            "SELECT {BLOB_COLUMNS} FROM blobs WHERE did = ? AND cid = ? AND status = 'stored' \
-             AND referenced = 1 AND freed = 0"
-        )))
-        .bind(did.as_str())
-        .bind(cid.to_string())
-        .fetch_optional(&mut *conn)
-        .await?;
-        row.map(blob_from_row).transpose()
+        self.one_blob(did, cid, "AND referenced = 1 AND freed = 0").await
     }
 
     async fn stored_blobs(&self, did: &Did, cids: &[Cid]) -> Result<Vec<BlobMeta>, StorageError> {
