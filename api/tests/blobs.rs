@@ -188,6 +188,10 @@ async fn upload_reference_download(pds: &TestPds) {
     let resp = get_blob(pds, did, "not-a-cid", None).await;
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
 
+    // An empty blob cannot be referenced (size 0 is the legacy shape's): refused.
+    let (status, v) = upload(pds, &token, "image/png", Vec::new()).await;
+    assert_eq!((status, &v["error"]), (StatusCode::BAD_REQUEST, &json!("InvalidRequest")), "{v}");
+
     // The request's type is checked against the bytes.
     let (status, v) = upload(pds, &token, "video/mp4", png(1, 10)).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");

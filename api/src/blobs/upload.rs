@@ -23,6 +23,12 @@ fn too_large(max: u64) -> XrpcError {
     XrpcError::new(StatusCode::PAYLOAD_TOO_LARGE, "PayloadTooLarge", format!("The blob is larger than {max} bytes"))
 }
 
+/// 400 `InvalidRequest`: a blob reference cannot have size 0 (the data
+/// model reserves it for the legacy shape), so an empty blob is useless.
+fn empty() -> XrpcError {
+    XrpcError::invalid_request("The blob is empty")
+}
+
 /// 400 `QuotaExceeded`: the domain's blob storage is full.
 fn quota_exceeded(used: u64, quota: u64, size: u64) -> XrpcError {
     XrpcError::bad_request(
@@ -44,6 +50,9 @@ pub async fn upload_blob(
     let max = state.blobs.max_upload_bytes;
     if content_length.is_some_and(|len| len > max) {
         return Err(too_large(max));
+    }
+    if content_length == Some(0) {
+        return Err(empty());
     }
     let quota = state.domains().await.map_err(storage_error)?.get(&session.domain).and_then(|t| t.blob_quota);
     // A declared size over the quota is refused before a byte is read.
@@ -91,6 +100,9 @@ async fn keep(
     quota: Option<u64>,
     staged: &StagedBlob,
 ) -> Result<Kept, XrpcError> {
+    if staged.size == 0 {
+        return Err(empty());
+    }
     let mime_type = crate::blobs::choose_mime_type(declared, sniff_mime(&staged.head))?;
     let meta = BlobMeta { cid: staged.cid, mime_type, size: staged.size, created_at: now_ms() };
     let key = BlobKey { tenant: session.domain.clone(), did: session.did.clone(), cid: staged.cid };
