@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use blob_client::{cid_of, get_blob, login, png, upload, upload_ok};
 use bytes::Bytes;
-use common::{ADMIN_KEY, TestPds, unique};
+use common::{ADMIN_KEY, TestPds, s3_url, unique};
 use primal_pds_api::blobs::collect_garbage;
 use primal_pds_api::config::{BlobStoreConfig, Config};
 use primal_pds_api::secret::Secret;
@@ -392,19 +392,6 @@ async fn blobs_on_postgres() {
     let Some(pds) = TestPds::postgres_with(small_limit).await else { return };
     all_flows(&pds).await;
     pds.finish().await;
-}
-
-fn s3_url() -> Option<String> {
-    match std::env::var("PRIMAL_PDS_TEST_S3_URL") {
-        Ok(url) if !url.is_empty() => Some(url.trim_end_matches('/').to_owned()),
-        _ if std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false") => {
-            panic!("PRIMAL_PDS_TEST_S3_URL is not set but CI is: the S3 tests must run (use scripts/test)")
-        }
-        _ => {
-            eprintln!("skipped: PRIMAL_PDS_TEST_S3_URL is not set (scripts/test starts moto_server and sets it)");
-            None
-        }
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -67,6 +67,21 @@ fn pg_url() -> Option<String> {
     }
 }
 
+/// `PRIMAL_PDS_TEST_S3_URL` (a local S3-compatible server, no trailing
+/// slash), or `None` (with a note) outside CI; in CI a missing one fails.
+pub fn s3_url() -> Option<String> {
+    match std::env::var("PRIMAL_PDS_TEST_S3_URL") {
+        Ok(url) if !url.is_empty() => Some(url.trim_end_matches('/').to_owned()),
+        _ if std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false") => {
+            panic!("PRIMAL_PDS_TEST_S3_URL is not set but CI is: the S3 tests must run (use scripts/test)")
+        }
+        _ => {
+            eprintln!("skipped: PRIMAL_PDS_TEST_S3_URL is not set (scripts/test starts moto_server and sets it)");
+            None
+        }
+    }
+}
+
 impl TestPds {
     /// A server over SQLite files in a fresh temp dir.
     pub async fn sqlite() -> TestPds {
