@@ -162,14 +162,18 @@ impl AppState {
         swap_commit: Option<Cid>,
     ) -> Result<CommitResult, WriteError> {
         target.ensure_active().map_err(WriteError::Xrpc)?;
-        let _guard = self.repo_locks.lock(&target.did).await;
-        let key = self.signing_key(&target.account).map_err(WriteError::Xrpc)?;
+        // Outside the lock: the commit's transaction checks the references again.
         check_blob_refs(target, &writes).await.map_err(WriteError::Xrpc)?;
+        let guard = self.repo_locks.lock(&target.did).await;
+        let key = self.signing_key(&target.account).map_err(WriteError::Xrpc)?;
         let mut repo = Repo::load(&target.store, &target.did).await?;
         let result = repo.apply_writes(&target.store, &key, &self.clock, writes, swap_commit).await?;
+        drop(guard);
         // The commit's #commit event is in the tenant's outbox: sequence it.
         self.firehose.notify_tenant(&target.domain);
-        // Records deleted or replaced may have held the last reference to a blob.
+        // Records deleted or replaced may have held the last reference to a
+        // blob; collected after the lock is released, so deleting bytes never
+        // holds up the repo's next write.
         if result.ops.iter().any(|op| op.prev.is_some()) {
             crate::blobs::collect_account(self, &target.domain, &target.store, &target.did).await;
         }

@@ -7,13 +7,14 @@
 //! then forgets the rows. Work is idempotent, so two nodes collecting the
 //! same tenant, or a pass interrupted by a crash, are harmless. The clock
 //! is a parameter (`now_ms`), so tests can run a pass "hours later".
+//! A pass walks the tenants once: garbage, then stale staged uploads.
 
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use primal_pds_engine::syntax::Did;
 use primal_pds_storage::blob::{BlobKey, BlobStore};
-use primal_pds_storage::{AnyStore, BlobIndex, DomainName, StorageError, TenantBackend};
+use primal_pds_storage::{AnyStore, BlobIndex, DomainName, StorageError, TenantBackend, now_millis};
 
 use crate::state::AppState;
 
@@ -42,7 +43,8 @@ impl CollectorStats {
     }
 }
 
-/// One pass over every tenant, as if the time were `now_ms`.
+/// One pass over every tenant, as if the time were `now_ms`; each tenant's
+/// staged uploads older than a day (by their own timestamps) go too.
 pub async fn collect_garbage(state: &AppState, now_ms: i64) -> Result<CollectorStats, StorageError> {
     let mut stats = CollectorStats::default();
     for tenant in state.backend.list_tenants().await? {
@@ -52,6 +54,7 @@ pub async fn collect_garbage(state: &AppState, now_ms: i64) -> Result<CollectorS
             Err(e) => return Err(e),
         };
         stats.add(collect(state, &tenant.domain, &store, None, now_ms).await?);
+        purge_stale_uploads(state, &tenant.domain).await;
     }
     Ok(stats)
 }
@@ -60,7 +63,7 @@ pub async fn collect_garbage(state: &AppState, now_ms: i64) -> Result<CollectorS
 /// records, so freed blobs go at once). Failures are logged, not returned:
 /// the commit that triggered it has succeeded.
 pub async fn collect_account(state: &AppState, domain: &DomainName, store: &AnyStore, did: &Did) -> CollectorStats {
-    match collect(state, domain, store, Some(did), crate::blobs::upload::now_ms()).await {
+    match collect(state, domain, store, Some(did), now_millis()).await {
         Ok(stats) => stats,
         Err(e) => {
             tracing::warn!(%domain, %did, error = %e, "blob collection after a commit failed; the next pass retries");
@@ -112,26 +115,23 @@ async fn run(state: Weak<AppState>) {
     tokio::time::sleep(Duration::from_secs(60)).await;
     loop {
         let Some(state) = state.upgrade() else { return };
-        match collect_garbage(&state, crate::blobs::upload::now_ms()).await {
+        match collect_garbage(&state, now_millis()).await {
             Ok(stats) if stats.deleted > 0 || stats.failed > 0 => {
                 tracing::info!(deleted = stats.deleted, failed = stats.failed, "blob collection");
             }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "blob collection failed"),
         }
-        purge_stale_uploads(&state).await;
         drop(state);
         tokio::time::sleep(INTERVAL).await;
     }
 }
 
-async fn purge_stale_uploads(state: &AppState) {
-    let Ok(tenants) = state.backend.list_tenants().await else { return };
-    for tenant in tenants {
-        match state.blobs.store.purge_stale_temp(&tenant.domain, STALE_UPLOAD).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(domain = %tenant.domain, staged = n, "deleted uploads a crash left behind"),
-            Err(e) => tracing::warn!(domain = %tenant.domain, error = %e, "could not purge stale uploads"),
-        }
+/// Delete `domain`'s staged uploads a crash left behind (logged, never fatal).
+async fn purge_stale_uploads(state: &AppState, domain: &DomainName) {
+    match state.blobs.store.purge_stale_temp(domain, STALE_UPLOAD).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(%domain, staged = n, "deleted uploads a crash left behind"),
+        Err(e) => tracing::warn!(%domain, error = %e, "could not purge stale uploads"),
     }
 }

@@ -6,17 +6,12 @@
 
 use poem::http::StatusCode;
 use primal_pds_storage::blob::{BlobKey, BlobStore, ByteStream, StageError, StagedBlob, sniff_mime, stage};
-use primal_pds_storage::{BlobIndex, BlobMeta, Registration, StorageError};
+use primal_pds_storage::{BlobIndex, BlobMeta, Registration, StorageError, now_millis};
 
 use crate::auth::session::AuthSession;
 use crate::error::XrpcError;
 use crate::repo_access::{INTERNAL, storage_error};
 use crate::state::AppState;
-
-/// Milliseconds since the Unix epoch, now.
-pub(crate) fn now_ms() -> i64 {
-    primal_pds_storage::now_millis()
-}
 
 /// 413 `PayloadTooLarge` for a blob over the limit.
 fn too_large(max: u64) -> XrpcError {
@@ -104,7 +99,7 @@ async fn keep(
         return Err(empty());
     }
     let mime_type = crate::blobs::choose_mime_type(declared, sniff_mime(&staged.head))?;
-    let meta = BlobMeta { cid: staged.cid, mime_type, size: staged.size, created_at: now_ms() };
+    let meta = BlobMeta { cid: staged.cid, mime_type, size: staged.size, created_at: now_millis() };
     let key = BlobKey { tenant: session.domain.clone(), did: session.did.clone(), cid: staged.cid };
     let internal = |e: &dyn std::fmt::Display| XrpcError::internal(INTERNAL, e);
     match session.store.register_blob(&session.did, &meta, quota).await {
