@@ -9,6 +9,7 @@ use primal_pds_storage::{AnyBackend, DomainName, StorageError, TenantBackend, Te
 
 use primal_pds_storage::blob::BlobStoreError;
 
+use crate::auth::live_sessions::LiveSessions;
 use crate::auth::rate_limit::RateLimiter;
 use crate::blobs::Blobs;
 use crate::config::Config;
@@ -45,6 +46,8 @@ pub struct AppState {
     pub traefik: Option<TraefikWriter>,
     /// Rate limit buckets (see [`crate::auth::rate_limit`]).
     pub rate_limiter: RateLimiter,
+    /// Sessions recently seen alive (see [`crate::auth::live_sessions`]).
+    pub live_sessions: LiveSessions,
     /// Live firehose events and the sequencer's work queue.
     pub firehose: Firehose,
     /// The blob store and its limits.
@@ -69,6 +72,7 @@ impl AppState {
             identity,
             traefik,
             rate_limiter,
+            live_sessions: LiveSessions::new(),
             firehose,
             blobs,
             domains: RwLock::new(None),

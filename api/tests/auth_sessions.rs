@@ -3,7 +3,9 @@
 //! list of issue 7 (forged, expired, wrong-audience, wrong-tenant,
 //! `alg: none`, refresh-as-access tokens refused; a spent or revoked refresh
 //! token cannot be reused; takedowns; bcrypt rehash; brute force gets 429;
-//! logs hold no password or token).
+//! logs hold no password or token), and of issue 14: logout and app
+//! password revocation end access tokens at once; one login budget per
+//! account; oversized identifiers cost no bucket; every 429 has its headers.
 
 mod common;
 
@@ -12,6 +14,7 @@ use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
 use primal_pds_api::auth::jwt::{Claims, JwtKeys, Scope, now_secs, service_did};
+use primal_pds_api::auth::rate_limit::REPO_WRITE;
 use primal_pds_api::passwords::hash_password;
 use primal_pds_api::secret::Secret;
 use primal_pds_storage::{AccountStatus, AccountStore, AccountUpdate, TenantBackend};
@@ -85,6 +88,7 @@ fn claims(account: &TestAccount, scope: Scope, aud: &str, exp: u64) -> Claims {
         iat: now_secs(),
         exp,
         jti: (scope == Scope::Refresh).then(|| "made-up".into()),
+        sid: None,
         app: None,
     }
 }
@@ -111,10 +115,15 @@ async fn suite(pds: TestPds) {
         (v["accessJwt"].as_str().unwrap().to_string(), v["refreshJwt"].as_str().unwrap().to_string());
     let (s, _) = login(&pds, &alice_did, "correct horse battery").await;
     assert_eq!(s, StatusCode::OK);
-    for (id, pw) in [(alice.handle.as_str(), "wrong"), ("nobody.example.com", "correct horse battery"), ("", "x")] {
+    for (id, pw) in [(alice.handle.as_str(), "wrong"), ("nobody.example.com", "correct horse battery")] {
         let (s, v) = login(&pds, id, pw).await;
         assert_eq!(s, StatusCode::UNAUTHORIZED, "{id} {v}");
         assert_eq!(err(&v), "AuthenticationRequired");
+    }
+    // Not a handle, DID or e-mail address: 400 before any lookup.
+    for id in ["", "alice", "did:nope", "a b@c"] {
+        let (s, v) = login(&pds, id, "x").await;
+        assert_eq!((s, err(&v)), (StatusCode::BAD_REQUEST, "InvalidRequest"), "{id:?} {v}");
     }
     let (s, v) = get(&pds, "com.atproto.server.getSession", &access).await;
     assert_eq!((s, v["did"].as_str()), (StatusCode::OK, Some(alice_did.as_str())), "{v}");
@@ -181,10 +190,16 @@ async fn suite(pds: TestPds) {
     .await;
     assert_eq!(s, StatusCode::UNAUTHORIZED, "login to A through B's host: {v}");
 
-    // Refresh rotation: single use; logout revokes.
+    // Refresh rotation: single use; logout ends the session's refresh and access tokens.
+    let first_access = access;
+    let (_, v) = login(&pds, alice.handle.as_str(), "correct horse battery").await;
+    let access = v["accessJwt"].as_str().unwrap().to_string(); // another session, used below
     let (s, v) = post_empty(&pds, "com.atproto.server.refreshSession", &refresh).await;
     assert_eq!(s, StatusCode::OK, "{v}");
-    let refresh2 = v["refreshJwt"].as_str().unwrap().to_string();
+    let (refresh2, access2) =
+        (v["refreshJwt"].as_str().unwrap().to_string(), v["accessJwt"].as_str().unwrap().to_string());
+    let (s, v) = get(&pds, "com.atproto.server.getSession", &first_access).await;
+    assert_eq!(s, StatusCode::OK, "a refresh ended the session's earlier access token: {v}");
     let (s, v) = post_empty(&pds, "com.atproto.server.refreshSession", &refresh).await;
     assert_eq!((s, err(&v)), (StatusCode::UNAUTHORIZED, "InvalidToken"), "a spent refresh token was reused");
     let made_up = keys.sign(&claims(&alice, Scope::Refresh, &aud, later)).unwrap();
@@ -194,6 +209,14 @@ async fn suite(pds: TestPds) {
     assert_eq!(s, StatusCode::OK);
     let (s, _) = post_empty(&pds, "com.atproto.server.refreshSession", &refresh2).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED, "a revoked refresh token was reused");
+    for (what, token) in [("first", &first_access), ("refreshed", &access2)] {
+        let (s, v) = get(&pds, "com.atproto.server.getSession", token).await;
+        assert_eq!((s, err(&v)), (StatusCode::UNAUTHORIZED, "InvalidToken"), "{what} access token after logout");
+        let (s, _) = create_post(&pds, &alice_did, token).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED, "{what} access token wrote after logout");
+    }
+    let (s, _) = get(&pds, "com.atproto.server.getSession", &access).await;
+    assert_eq!(s, StatusCode::OK, "another session ended with the logout");
 
     // App passwords.
     let (s, v) = post(&pds, "com.atproto.server.createAppPassword", &json!({"name": "phone"}), Some(&access)).await;
@@ -218,6 +241,13 @@ async fn suite(pds: TestPds) {
     assert_eq!(s, StatusCode::UNAUTHORIZED, "a revoked app password's session refreshed");
     let (s, _) = login(&pds, alice.handle.as_str(), &app_pw).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
+    // A new app password of the same name does not bring the revoked one's sessions back.
+    let (s, _) = post(&pds, "com.atproto.server.createAppPassword", &json!({"name": "phone"}), Some(&access)).await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, v) = get(&pds, "com.atproto.server.getSession", &app_access).await;
+    assert_eq!((s, err(&v)), (StatusCode::UNAUTHORIZED, "InvalidToken"), "a revoked app password's token came back");
+    let (s, _) = create_post(&pds, &alice_did, &app_access).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "a revoked app password's token wrote again");
 
     // Statuses: taken down cannot log in or write; deactivated cannot write.
     let store = pds.state.backend.tenant_store(&a).await.expect("store");
@@ -338,6 +368,82 @@ async fn brute_force_login_gets_429_with_headers() {
         assert_eq!(s, StatusCode::UNAUTHORIZED);
     }
     assert_eq!(last, Some(30), "the 31st attempt in 5 minutes must be refused");
+    pds.finish().await;
+}
+
+/// 30 wrong passwords for one account, by its handle, DID and e-mail address
+/// in turn: one budget, so the 31st attempt (any of the three) is refused.
+async fn login_budget_suite(pds: TestPds) {
+    let domain = pds.add_domain().await;
+    let victim = pds.add_account(&domain, "victim").await;
+    let store = pds.state.backend.tenant_store(&domain).await.expect("store");
+    let email = format!("victim@{domain}");
+    let update = AccountUpdate { email: Some(Some(email.clone())), ..AccountUpdate::default() };
+    store.update_account(&victim.did, &update).await.expect("set e-mail");
+    set_password(&pds, &victim, hash_password("the real one").await.expect("hash")).await;
+    let ids = [victim.handle.to_string(), victim.did.to_string(), email.to_uppercase()];
+    for i in 0..30 {
+        let body = json!({"identifier": ids[i % 3], "password": format!("guess{i}")});
+        let (s, v, _) =
+            call(&pds, true, "com.atproto.server.createSession", Some(&body), None, Some(domain.as_str())).await;
+        assert_eq!((s, err(&v)), (StatusCode::UNAUTHORIZED, "AuthenticationRequired"), "attempt {i} by {}", ids[i % 3]);
+    }
+    for id in &ids {
+        let body = json!({"identifier": id, "password": "the real one"});
+        let (s, v, h) =
+            call(&pds, true, "com.atproto.server.createSession", Some(&body), None, Some(domain.as_str())).await;
+        assert_eq!((s, err(&v)), (StatusCode::TOO_MANY_REQUESTS, "RateLimitExceeded"), "by {id}: {v}");
+        assert_eq!(h.get("ratelimit-remaining").and_then(|v| v.to_str().ok()), Some("0"));
+    }
+    drop(store);
+    pds.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handle_did_and_email_share_one_login_budget_sqlite() {
+    login_budget_suite(TestPds::sqlite().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handle_did_and_email_share_one_login_budget_postgres() {
+    if let Some(pds) = TestPds::postgres().await {
+        login_budget_suite(pds).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_identifier_is_a_400_without_a_bucket() {
+    let pds = TestPds::sqlite().await;
+    let (s, _, _) = call(&pds, false, "com.atproto.server.describeServer", None, None, None).await;
+    assert_eq!(s, StatusCode::OK);
+    let buckets = pds.state.rate_limiter.bucket_count();
+    let body = json!({"identifier": format!("{}.example.com", "a".repeat(60 * 1024)), "password": "x"});
+    let (s, v, h) = call(&pds, true, "com.atproto.server.createSession", Some(&body), None, None).await;
+    assert_eq!((s, err(&v)), (StatusCode::BAD_REQUEST, "InvalidRequest"), "{v}");
+    assert!(h.get("ratelimit-policy").is_none(), "a login limit was charged");
+    assert_eq!(pds.state.rate_limiter.bucket_count(), buckets, "the identifier made a bucket");
+    pds.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repo_write_429_has_ratelimit_headers() {
+    let pds = TestPds::sqlite().await;
+    let domain = pds.add_domain().await;
+    let writer = pds.add_account(&domain, "writer").await;
+    set_password(&pds, &writer, hash_password("pw of the writer").await.expect("hash")).await;
+    let (_, v) = login(&pds, writer.handle.as_str(), "pw of the writer").await;
+    let access = v["accessJwt"].as_str().unwrap().to_string();
+    // The hour's budget spent (as 1,667 creations would).
+    let spent = pds.state.rate_limiter.consume(REPO_WRITE, writer.did.as_str(), REPO_WRITE.limit);
+    assert!(!spent.exceeded);
+    let body = json!({"repo": writer.did.as_str(), "collection": "app.bsky.feed.post", "record": record("one more")});
+    let (s, v, h) = call(&pds, true, "com.atproto.repo.createRecord", Some(&body), Some(&access), None).await;
+    assert_eq!((s, err(&v)), (StatusCode::TOO_MANY_REQUESTS, "RateLimitExceeded"), "{v}");
+    let header = |name: &str| h.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+    assert_eq!(header("ratelimit-limit").as_deref(), Some("5000"));
+    assert_eq!(header("ratelimit-remaining").as_deref(), Some("0"));
+    assert_eq!(header("ratelimit-policy").as_deref(), Some("5000;w=3600"));
+    assert!(header("ratelimit-reset").and_then(|r| r.parse::<u64>().ok()).is_some_and(|r| r > now_secs()));
     pds.finish().await;
 }
 

@@ -159,6 +159,10 @@ impl SessionStore for AnyStore {
         dispatch!(self, s => s.rotate_refresh_token(old_id, now, new).await)
     }
 
+    async fn session_is_live(&self, did: &Did, session_id: &str, now: i64) -> Result<bool, StorageError> {
+        dispatch!(self, s => s.session_is_live(did, session_id, now).await)
+    }
+
     async fn delete_refresh_token(&self, id: &str) -> Result<bool, StorageError> {
         dispatch!(self, s => s.delete_refresh_token(id).await)
     }

@@ -736,8 +736,10 @@ pub async fn session_suite<B: TenantBackend>(backend: &B) {
     let store = backend.tenant_store(&domain).await.expect("store");
     let other_store = backend.tenant_store(&other).await.expect("other store");
     let (alice, bob) = (fresh_did(), fresh_did());
+    let session = unique();
     let token = |id: &str, did: &Did, app: Option<&str>, expires_at: i64| RefreshToken {
         id: id.to_string(),
+        session_id: session.clone(),
         did: did.clone(),
         app_password: app.map(str::to_string),
         expires_at,
@@ -748,8 +750,15 @@ pub async fn session_suite<B: TenantBackend>(backend: &B) {
     assert!(matches!(store.put_refresh_token(&token(&t1, &bob, None, 1000)).await, Err(StorageError::Conflict(_))));
     assert_eq!(store.get_refresh_token(&t1).await.expect("get"), Some(token(&t1, &alice, None, 1000)));
     assert_eq!(other_store.get_refresh_token(&t1).await.expect("get other"), None, "tokens leak across tenants");
-    // Rotation: once; not after expiry; an unknown id rotates nothing.
+    // A session is live while it has an unexpired token, for its account only, in its tenant only.
+    assert!(store.session_is_live(&alice, &session, 500).await.expect("live"));
+    assert!(!store.session_is_live(&alice, &session, 1000).await.expect("expired"), "an expired session is live");
+    assert!(!store.session_is_live(&bob, &session, 500).await.expect("other account"), "another account's session");
+    assert!(!store.session_is_live(&alice, "no-such-session", 500).await.expect("unknown"));
+    assert!(!other_store.session_is_live(&alice, &session, 500).await.expect("other tenant"), "sessions leak");
+    // Rotation: once; not after expiry; an unknown id rotates nothing. The session outlives its tokens.
     assert!(store.rotate_refresh_token(&t1, 500, &token(&t2, &alice, None, 2000)).await.expect("rotate"));
+    assert!(store.session_is_live(&alice, &session, 1500).await.expect("live after rotation"));
     assert_eq!(store.get_refresh_token(&t1).await.expect("get"), None);
     assert!(!store.rotate_refresh_token(&t1, 500, &token(&t3, &alice, None, 2000)).await.expect("reuse"));
     assert_eq!(store.get_refresh_token(&t3).await.expect("get"), None, "a reused token made a session");
@@ -757,6 +766,7 @@ pub async fn session_suite<B: TenantBackend>(backend: &B) {
     assert!(store.get_refresh_token(&t2).await.expect("get").is_some(), "a refused rotation deleted the token");
     assert!(store.delete_refresh_token(&t2).await.expect("delete"));
     assert!(!store.delete_refresh_token(&t2).await.expect("delete again"));
+    assert!(!store.session_is_live(&alice, &session, 500).await.expect("ended"), "a deleted session is live");
 
     // App passwords and their sessions.
     let app = |did: &Did, name: &str, created_at: i64| AppPassword {

@@ -4,7 +4,10 @@
 //! Refresh tokens are stored by their id (the JWT's `jti`); a refresh token
 //! is used once: [`SessionStore::rotate_refresh_token`] replaces it by its
 //! successor atomically, so a token that was rotated, revoked or expired
-//! can never be used again.
+//! can never be used again. A session keeps its id (`session_id`, the
+//! JWTs' `sid`) through rotations; it is alive while it has a refresh token
+//! ([`SessionStore::session_is_live`]), which is what access tokens are
+//! checked against (migration 0006).
 
 use std::future::Future;
 
@@ -17,6 +20,8 @@ use crate::StorageError;
 pub struct RefreshToken {
     /// The token's id (the JWT `jti`).
     pub id: String,
+    /// The session it belongs to (the JWT `sid`), the same through rotations.
+    pub session_id: String,
     /// The account it belongs to.
     pub did: Did,
     /// The app password the session was opened with, if any.
@@ -117,6 +122,15 @@ pub trait SessionStore: Send + Sync {
         new: &RefreshToken,
     ) -> impl Future<Output = Result<bool, StorageError>> + Send;
 
+    /// Whether the session `session_id` of `did` has a refresh token that
+    /// has not expired at `now` (Unix milliseconds).
+    fn session_is_live(
+        &self,
+        did: &Did,
+        session_id: &str,
+        now: i64,
+    ) -> impl Future<Output = Result<bool, StorageError>> + Send;
+
     /// Delete one refresh token; returns whether it existed.
     fn delete_refresh_token(&self, id: &str) -> impl Future<Output = Result<bool, StorageError>> + Send;
 
@@ -168,9 +182,9 @@ pub trait SessionStore: Send + Sync {
 }
 
 /// Columns selected for a [`RefreshToken`], in this order.
-pub(crate) const REFRESH_COLUMNS: &str = "id, did, app_password, expires_at, created_at";
+pub(crate) const REFRESH_COLUMNS: &str = "id, session_id, did, app_password, expires_at, created_at";
 /// A selected refresh token row.
-pub(crate) type RefreshRow = (String, String, Option<String>, i64, i64);
+pub(crate) type RefreshRow = (String, String, String, Option<String>, i64, i64);
 /// Columns selected for an [`AppPassword`], in this order.
 pub(crate) const APP_PASSWORD_COLUMNS: &str = "did, name, password_hash, privileged, created_at";
 /// A selected app password row.
@@ -182,9 +196,9 @@ fn corrupt(what: &str, value: &str) -> StorageError {
 
 /// Parse a selected refresh token row.
 pub(crate) fn refresh_from_row(row: RefreshRow) -> Result<RefreshToken, StorageError> {
-    let (id, did, app_password, expires_at, created_at) = row;
+    let (id, session_id, did, app_password, expires_at, created_at) = row;
     let did = Did::parse(&did).map_err(|_| corrupt("DID", &did))?;
-    Ok(RefreshToken { id, did, app_password, expires_at, created_at })
+    Ok(RefreshToken { id, session_id, did, app_password, expires_at, created_at })
 }
 
 /// Parse a selected app password row.

@@ -7,6 +7,10 @@
 //! - Refresh: header `typ: refresh+jwt`, scope `com.atproto.refresh`, a `jti`
 //!   stored in the tenant database (single use), about 90 days.
 //!
+//! Both carry the session id (`sid`): it stays the same through refreshes,
+//! and an access token is accepted only while its session has a refresh
+//! token (see [`crate::auth::session`]), so logging out ends it at once.
+//!
 //! `sub` is the account DID, `aud` the tenant's service DID
 //! (`did:web:<domain>`). Verification accepts HS256 only (so `alg: none`
 //! and every other algorithm are refused), requires `exp`, `sub` and `aud`,
@@ -79,6 +83,9 @@ pub struct Claims {
     /// Refresh tokens: the stored id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jti: Option<String>,
+    /// The session id (absent from tokens issued before sessions had one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
     /// App password sessions: the app password's name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub app: Option<String>,
@@ -198,6 +205,7 @@ mod tests {
             iat: now_secs(),
             exp,
             jti: (scope == Scope::Refresh).then(|| "id1".into()),
+            sid: Some("s1".into()),
             app: None,
         }
     }

@@ -1,7 +1,10 @@
-//! Accounts' own credentials: session JWTs ([`jwt`]), authenticating a
-//! request as an account of a tenant ([`session`]), and rate limits
-//! ([`rate_limit`]).
+//! Accounts' own credentials: session JWTs ([`jwt`]), login identifiers
+//! ([`login_identifier`]), authenticating a request as an account of a
+//! tenant ([`session`]) against its live sessions ([`live_sessions`]), and
+//! rate limits ([`rate_limit`]).
 
 pub mod jwt;
+pub mod live_sessions;
+pub mod login_identifier;
 pub mod rate_limit;
 pub mod session;

@@ -3,24 +3,33 @@
 //! | policy            | key                | limit                      |
 //! |-------------------|--------------------|----------------------------|
 //! | global            | client IP          | 3,000 requests / 5 minutes |
-//! | createSession     | identifier + IP    | 30 / 5 minutes, 300 / day  |
+//! | createSession     | account + IP       | 30 / 5 minutes, 300 / day  |
 //! | repo writes       | account DID        | 5,000 points / hour (create 3, update 2, delete 1) |
 //!
 //! Fixed windows. A refused request is `429 RateLimitExceeded` with the
 //! `ratelimit-limit`, `ratelimit-remaining`, `ratelimit-reset` (Unix
 //! seconds) and `ratelimit-policy` (`<limit>;w=<seconds>`) headers. The
 //! admin key and configured IPs bypass every limit. [`rate_limit_layer`]
-//! applies the global and createSession limits around every request and
-//! leaves a [`RateSlot`] in the request for the repo write limit.
+//! applies the global limit around every request and leaves a [`RateSlot`]
+//! in the request for the limits charged by handlers: createSession
+//! ([`charge_login`], keyed by the account the identifier names, so its
+//! handle, DID and e-mail address share one budget) and repo writes
+//! ([`charge_repo_write`]); every 429 carries the headers.
+//!
+//! Memory is bounded whatever clients send: a bucket's key is a 64-bit
+//! keyed hash (SipHash with a random per-process key) of the key text, and
+//! at most [`MAX_BUCKETS`] buckets are kept; when full, ended windows go
+//! first, then the oldest tenth.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use poem::http::header::AUTHORIZATION;
 use poem::http::{HeaderValue, StatusCode};
-use poem::{Body, Endpoint, IntoResponse, Request, Response};
+use poem::{Endpoint, IntoResponse, Request, Response};
 
 use crate::auth::jwt::now_secs;
 use crate::error::XrpcError;
@@ -109,18 +118,42 @@ struct Window {
     used: u32,
 }
 
+/// Buckets kept at most (about 60 bytes each, so a few MB).
+pub const MAX_BUCKETS: usize = 100_000;
+
+/// A bucket: its policy's name and the keyed hash of its key.
+type BucketKey = (&'static str, u64);
+
 /// The in-memory buckets.
 #[derive(Debug)]
 pub struct RateLimiter {
     config: RateLimitConfig,
-    buckets: Mutex<HashMap<(&'static str, String), Window>>,
+    buckets: Mutex<HashMap<BucketKey, Window>>,
     last_sweep: Mutex<Instant>,
+    hasher: RandomState,
+    max_buckets: usize,
 }
 
 impl RateLimiter {
-    /// Limiter with `config`.
+    /// Limiter with `config`, keeping at most [`MAX_BUCKETS`] buckets.
     pub fn new(config: RateLimitConfig) -> RateLimiter {
-        RateLimiter { config, buckets: Mutex::new(HashMap::new()), last_sweep: Mutex::new(Instant::now()) }
+        RateLimiter::with_max_buckets(config, MAX_BUCKETS)
+    }
+
+    /// Limiter with `config`, keeping at most `max_buckets` buckets (at least one).
+    pub fn with_max_buckets(config: RateLimitConfig, max_buckets: usize) -> RateLimiter {
+        RateLimiter {
+            config,
+            buckets: Mutex::new(HashMap::new()),
+            last_sweep: Mutex::new(Instant::now()),
+            hasher: RandomState::new(),
+            max_buckets: max_buckets.max(1),
+        }
+    }
+
+    /// How many buckets are held.
+    pub fn bucket_count(&self) -> usize {
+        self.buckets.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 
     /// Whether limits apply to a client at `ip`.
@@ -133,9 +166,13 @@ impl RateLimiter {
     pub fn consume(&self, policy: Policy, key: &str, points: u32) -> RateStatus {
         self.sweep();
         let window = Duration::from_secs(policy.window_secs);
+        let bucket = (policy.name, self.hasher.hash_one(key));
         let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        if buckets.len() >= self.max_buckets && !buckets.contains_key(&bucket) {
+            make_room(&mut buckets, self.max_buckets);
+        }
         let now = Instant::now();
-        let w = buckets.entry((policy.name, key.to_string())).or_insert(Window { started: now, used: 0 });
+        let w = buckets.entry(bucket).or_insert(Window { started: now, used: 0 });
         if now.duration_since(w.started) >= window {
             *w = Window { started: now, used: 0 };
         }
@@ -155,11 +192,7 @@ impl RateLimiter {
         }
         *last = Instant::now();
         let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        let policies = [GLOBAL, SESSION_SHORT, SESSION_DAY, REPO_WRITE];
-        buckets.retain(|(name, _), w| {
-            let secs = policies.iter().find(|p| p.name == *name).map_or(86_400, |p| p.window_secs);
-            w.started.elapsed() < Duration::from_secs(secs)
-        });
+        drop_ended(&mut buckets);
     }
 
     /// The client's IP: the peer address, or the last `X-Forwarded-For`
@@ -179,11 +212,37 @@ impl RateLimiter {
     }
 }
 
+/// Drop the buckets whose window ended.
+fn drop_ended(buckets: &mut HashMap<BucketKey, Window>) {
+    let policies = [GLOBAL, SESSION_SHORT, SESSION_DAY, REPO_WRITE];
+    buckets.retain(|(name, _), w| {
+        let secs = policies.iter().find(|p| p.name == *name).map_or(86_400, |p| p.window_secs);
+        w.started.elapsed() < Duration::from_secs(secs)
+    });
+}
+
+/// Make room in a full map: drop ended windows, then, if still more than
+/// nine tenths full, the oldest windows down to nine tenths (so a flood of
+/// new keys pays this scan once per tenth of the map, not on every request).
+fn make_room(buckets: &mut HashMap<BucketKey, Window>, max: usize) {
+    drop_ended(buckets);
+    let keep = max - max / 10 - 1;
+    if buckets.len() <= keep {
+        return;
+    }
+    let mut starts: Vec<Instant> = buckets.values().map(|w| w.started).collect();
+    let excess = starts.len() - keep;
+    let (_, cutoff, _) = starts.select_nth_unstable(excess - 1);
+    let cutoff = *cutoff;
+    buckets.retain(|_, w| w.started > cutoff);
+}
+
 /// What the layer leaves in each request for the handlers: whether limits
 /// apply to it, and the status to report in the response headers.
 #[derive(Debug, Clone)]
 pub struct RateSlot {
     applies: bool,
+    ip: Option<IpAddr>,
     status: Arc<Mutex<Option<RateStatus>>>,
 }
 
@@ -206,6 +265,27 @@ pub fn charge_repo_write(state: &AppState, req: &Request, did: &str, points: u32
     if status.exceeded { Err(status.error()) } else { Ok(()) }
 }
 
+/// Charge one login attempt (createSession) to `account` from the
+/// request's client IP (no-op when limits do not apply to it): `account` is
+/// the DID of the account the identifier names, or the normalized
+/// identifier when it names none. 429 when either window is spent.
+pub fn charge_login(state: &AppState, req: &Request, account: &str) -> Result<(), XrpcError> {
+    let Some(slot) = req.extensions().get::<RateSlot>() else { return Ok(()) };
+    if !slot.applies {
+        return Ok(());
+    }
+    let ip = slot.ip.map(|ip| ip.to_string()).unwrap_or_default();
+    let key = format!("{account}-{ip}");
+    for policy in [SESSION_SHORT, SESSION_DAY] {
+        let status = state.rate_limiter.consume(policy, &key, 1);
+        slot.record(status);
+        if status.exceeded {
+            return Err(status.error());
+        }
+    }
+    Ok(())
+}
+
 /// Whether the request carries the admin key as its bearer token.
 fn is_admin(state: &AppState, req: &Request) -> bool {
     let header = req.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or_default();
@@ -224,15 +304,14 @@ fn refused(status: RateStatus) -> poem::Result<Response> {
     Ok(resp)
 }
 
-/// Largest createSession body read to find the identifier.
-const MAX_SESSION_BODY: usize = 64 * 1024;
-
-/// The middleware: global and createSession limits, and the [`RateSlot`].
+/// The middleware: the global limit, the [`RateSlot`] for the handlers'
+/// limits, and the `ratelimit-*` headers of the last limit charged (on
+/// success and error answers alike).
 pub async fn rate_limit_layer<E: Endpoint>(ep: &E, mut req: Request, state: &AppState) -> poem::Result<Response> {
     let limiter = &state.rate_limiter;
     let ip = limiter.client_ip(&req);
     let applies = limiter.applies_to(ip) && !is_admin(state, &req);
-    let slot = RateSlot { applies, status: Arc::new(Mutex::new(None)) };
+    let slot = RateSlot { applies, ip, status: Arc::new(Mutex::new(None)) };
     req.extensions_mut().insert(slot.clone());
     if applies {
         let ip_key = ip.map(|ip| ip.to_string()).unwrap_or_default();
@@ -240,35 +319,12 @@ pub async fn rate_limit_layer<E: Endpoint>(ep: &E, mut req: Request, state: &App
         if global.exceeded {
             return refused(global);
         }
-        if req.uri().path() == "/xrpc/com.atproto.server.createSession" {
-            let body = req.take_body().into_bytes_limit(MAX_SESSION_BODY).await;
-            let bytes = match body {
-                Ok(bytes) => bytes,
-                Err(_) => {
-                    return Ok(XrpcError::new(
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                        "PayloadTooLarge",
-                        "Request body too large",
-                    )
-                    .into_response());
-                }
-            };
-            let identifier = serde_json::from_slice::<serde_json::Value>(&bytes)
-                .ok()
-                .and_then(|v| v.get("identifier").and_then(|i| i.as_str()).map(|s| s.trim().to_ascii_lowercase()))
-                .unwrap_or_default();
-            req.set_body(Body::from_bytes(bytes));
-            let key = format!("{identifier}-{ip_key}");
-            for policy in [SESSION_SHORT, SESSION_DAY] {
-                let status = limiter.consume(policy, &key, 1);
-                slot.record(status);
-                if status.exceeded {
-                    return refused(status);
-                }
-            }
-        }
     }
-    let mut resp = ep.call(req).await?.into_response();
+    let path = req.uri().path().to_owned();
+    let mut resp = match ep.call(req).await {
+        Ok(resp) => resp.into_response(),
+        Err(err) => crate::error::to_xrpc_response(err, &path),
+    };
     if let Some(status) = *slot.status.lock().unwrap_or_else(|p| p.into_inner()) {
         status.apply(&mut resp);
     }
@@ -290,6 +346,18 @@ mod tests {
         assert!(!l.consume(p, "a", 2).exceeded);
         assert!(l.consume(p, "a", 1).exceeded);
         assert!(!l.consume(p, "b", 5).exceeded, "keys share a bucket");
+    }
+
+    #[test]
+    fn buckets_stay_bounded_under_many_unique_keys() {
+        let l = RateLimiter::with_max_buckets(RateLimitConfig::default(), 1000);
+        let long = "x".repeat(1024);
+        for i in 0..5000 {
+            l.consume(SESSION_SHORT, &format!("{long}{i}"), 1);
+            assert!(l.bucket_count() <= 1000, "{} buckets after {i} keys", l.bucket_count());
+        }
+        // The newest windows are kept: a key just charged still counts.
+        assert_eq!(l.consume(SESSION_SHORT, &format!("{long}4999"), 1).remaining, SESSION_SHORT.limit - 2);
     }
 
     #[test]

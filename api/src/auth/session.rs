@@ -3,8 +3,12 @@
 //! DID is routed to, and the tenant checked three ways: the token's `aud`
 //! must be that tenant's service DID, and when the request's Host is a
 //! hosted domain it must be that same tenant (a token of tenant A is
-//! refused on every endpoint of tenant B). App password sessions stop
-//! working as soon as the app password is revoked.
+//! refused on every endpoint of tenant B). An access token works only while
+//! its session (`sid`) has a refresh token in the tenant database, so
+//! deleteSession, revoking the app password it was opened with and deleting
+//! the account end it at once on this node, and within
+//! [`crate::auth::live_sessions::TTL`] (5 s) on others. Access tokens issued
+//! before tokens had a `sid` are accepted until they expire (2 hours).
 
 use poem::Request;
 use poem::http::StatusCode;
@@ -12,7 +16,7 @@ use poem::http::header::AUTHORIZATION;
 use primal_pds_engine::syntax::Did;
 use primal_pds_storage::{Account, AccountStatus, AccountStore, AnyStore, DomainName, SessionStore, TenantBackend};
 
-use crate::auth::jwt::{Claims, Scope, TokenError, service_did};
+use crate::auth::jwt::{Claims, Scope, TokenError, now_secs, service_did};
 use crate::error::XrpcError;
 use crate::repo_access::storage_error;
 use crate::state::AppState;
@@ -128,7 +132,27 @@ pub async fn session_for_claims(
             return Err(invalid_token("App password has been revoked"));
         }
     }
+    if scope != Scope::Refresh
+        && let Some(sid) = claims.sid.as_deref()
+    {
+        ensure_session_live(state, &store, &did, sid).await?;
+    }
     Ok(AuthSession { did, domain, store, account, scope, app_password, claims })
+}
+
+/// 401 `InvalidToken` unless the session `sid` of `did` still has an
+/// unexpired refresh token (asked of the database at most every
+/// [`crate::auth::live_sessions::TTL`] per session).
+async fn ensure_session_live(state: &AppState, store: &AnyStore, did: &Did, sid: &str) -> Result<(), XrpcError> {
+    if state.live_sessions.is_fresh(did, sid) {
+        return Ok(());
+    }
+    let now = i64::try_from(now_secs()).unwrap_or(i64::MAX).saturating_mul(1000);
+    if !store.session_is_live(did, sid, now).await.map_err(storage_error)? {
+        return Err(invalid_token("Token has been revoked"));
+    }
+    state.live_sessions.put(did, sid);
+    Ok(())
 }
 
 /// Authenticate the request's bearer access token.

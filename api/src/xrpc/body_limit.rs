@@ -18,6 +18,15 @@ pub const RECORD_BODY_LIMIT: usize = 1_000_000;
 /// slice a commit may produce ([`primal_pds_engine::repo::MAX_SLICE_BYTES`]).
 pub const BATCH_BODY_LIMIT: usize = primal_pds_engine::repo::MAX_SLICE_BYTES;
 
+/// Largest body of a login (createSession): an identifier, a password and
+/// two small options fit many times over.
+pub const SESSION_BODY_LIMIT: usize = 64 * 1024;
+
+/// Limit the body of `ep` to [`SESSION_BODY_LIMIT`] bytes.
+pub fn session_body_limit<E: Endpoint>(ep: E) -> impl Endpoint {
+    limit_body(ep, SESSION_BODY_LIMIT)
+}
+
 /// Limit the body of `ep` to [`RECORD_BODY_LIMIT`] bytes.
 pub fn record_body_limit<E: Endpoint>(ep: E) -> impl Endpoint {
     limit_body(ep, RECORD_BODY_LIMIT)

@@ -166,6 +166,7 @@ impl AccountLifecycleApi {
         }
         crate::accounts::delete_account(&state, &session.domain, &session.store, &session.account).await?;
         session.store.delete_sessions_of(&session.did).await.map_err(storage_error)?;
+        state.live_sessions.forget_account(&session.did);
         Ok(())
     }
 }

@@ -17,18 +17,21 @@ use poem::http::StatusCode;
 use poem::web::Data;
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi, Tags};
-use primal_pds_engine::syntax::{Datetime, Did, Handle};
+use primal_pds_engine::syntax::Datetime;
 use primal_pds_storage::{
     Account, AccountStatus, AccountStore, AccountUpdate, AnyStore, AppPassword, DomainName, RefreshToken, SessionStore,
     StorageError, TenantBackend,
 };
 
 use crate::auth::jwt::{ACCESS_TTL_SECS, Claims, REFRESH_TTL_SECS, Scope, now_secs, service_did};
+use crate::auth::login_identifier::LoginIdentifier;
+use crate::auth::rate_limit::charge_login;
 use crate::auth::session::{AuthSession, authenticate, authenticate_full, bearer, session_for_claims, token_error};
 use crate::error::XrpcError;
 use crate::passwords::{hash_password, verify_password};
 use crate::repo_access::{INTERNAL, storage_error, wire_status};
 use crate::state::AppState;
+use crate::xrpc::body_limit::session_body_limit;
 use crate::xrpc::describe_server::request_host;
 
 /// Tags of this group.
@@ -210,32 +213,29 @@ fn generate_app_password() -> Result<String, XrpcError> {
 async fn find_login_account(
     state: &AppState,
     req: &Request,
-    identifier: &str,
+    identifier: &LoginIdentifier,
 ) -> Result<Option<(DomainName, AnyStore, Account)>, XrpcError> {
-    let identifier = identifier.trim().to_ascii_lowercase();
     let host_tenant = match request_host(req) {
         Some(host) => state.domain_for_host(&host).await.map_err(storage_error)?,
         None => None,
     };
-    let (did, domain) = if identifier.starts_with("did:") {
-        let Ok(did) = Did::parse(&identifier) else { return Ok(None) };
-        match state.backend.resolve_did(&did).await.map_err(storage_error)? {
-            Some(domain) => (did, domain),
+    let (did, domain) = match identifier {
+        LoginIdentifier::Did(did) => match state.backend.resolve_did(did).await.map_err(storage_error)? {
+            Some(domain) => (did.clone(), domain),
             None => return Ok(None),
+        },
+        LoginIdentifier::Email(email) => {
+            let Some(tenant) = &host_tenant else { return Ok(None) };
+            let store = state.backend.tenant_store(&tenant.domain).await.map_err(storage_error)?;
+            match store.find_did_by_email(email).await.map_err(storage_error)? {
+                Some(did) => (did, tenant.domain.clone()),
+                None => return Ok(None),
+            }
         }
-    } else if identifier.contains('@') {
-        let Some(tenant) = &host_tenant else { return Ok(None) };
-        let store = state.backend.tenant_store(&tenant.domain).await.map_err(storage_error)?;
-        match store.find_did_by_email(&identifier).await.map_err(storage_error)? {
-            Some(did) => (did, tenant.domain.clone()),
-            None => return Ok(None),
-        }
-    } else {
-        let Ok(handle) = Handle::parse(&identifier) else { return Ok(None) };
-        match state.backend.resolve_handle(&handle).await.map_err(storage_error)? {
+        LoginIdentifier::Handle(handle) => match state.backend.resolve_handle(handle).await.map_err(storage_error)? {
             Some(found) => found,
             None => return Ok(None),
-        }
+        },
     };
     if host_tenant.is_some_and(|t| t.domain != domain) {
         return Ok(None);
@@ -272,8 +272,9 @@ async fn burn_a_verification(password: &str) {
     }
 }
 
-/// Sign a new access token and store and sign a new refresh token (or, with
-/// `rotating`, replace that refresh token atomically).
+/// Sign a new access token and store and sign a new refresh token, of a
+/// new session; or, with `rotating` (a refresh token's id and session id),
+/// replace that refresh token atomically, in the same session.
 pub async fn issue_session(
     state: &AppState,
     store: &AnyStore,
@@ -281,10 +282,15 @@ pub async fn issue_session(
     account: &Account,
     scope: Scope,
     app_password: Option<String>,
-    rotating: Option<&str>,
+    rotating: Option<(&str, &str)>,
 ) -> Result<SessionOutput, XrpcError> {
     let now = now_secs();
-    let jti = crate::secret::Secret::random_hex(32).map_err(|e| XrpcError::internal(INTERNAL, &e))?;
+    let random = || crate::secret::Secret::random_hex(32).map_err(|e| XrpcError::internal(INTERNAL, &e));
+    let jti = random()?;
+    let sid = match rotating {
+        Some((_, sid)) => sid.to_string(),
+        None => random()?.expose().to_string(),
+    };
     let aud = service_did(domain.as_str());
     let access = Claims {
         scope: scope.as_str().into(),
@@ -293,6 +299,7 @@ pub async fn issue_session(
         iat: now,
         exp: now + ACCESS_TTL_SECS,
         jti: None,
+        sid: Some(sid.clone()),
         app: app_password.clone(),
     };
     let refresh = Claims {
@@ -307,6 +314,7 @@ pub async fn issue_session(
     let now_ms = i64::try_from(now).unwrap_or(i64::MAX).saturating_mul(1000);
     let row = RefreshToken {
         id: jti.expose().to_string(),
+        session_id: sid,
         did: account.did.clone(),
         app_password,
         expires_at: i64::try_from(refresh.exp).unwrap_or(i64::MAX).saturating_mul(1000),
@@ -314,7 +322,7 @@ pub async fn issue_session(
     };
     match rotating {
         None => store.put_refresh_token(&row).await.map_err(storage_error)?,
-        Some(old) => {
+        Some((old, _)) => {
             if !store.rotate_refresh_token(old, now_ms, &row).await.map_err(storage_error)? {
                 return Err(XrpcError::new(StatusCode::UNAUTHORIZED, "InvalidToken", "Token has been revoked"));
             }
@@ -381,7 +389,7 @@ fn session_view(session: &AuthSession) -> GetSessionOutput {
 #[OpenApi(tag = "SessionTags::Server")]
 impl SessionApi {
     /// Log in with a handle, DID or e-mail address and the account password or an app password.
-    #[oai(path = "/xrpc/com.atproto.server.createSession", method = "post")]
+    #[oai(path = "/xrpc/com.atproto.server.createSession", method = "post", transform = "session_body_limit")]
     async fn create_session(
         &self,
         state: Data<&Arc<AppState>>,
@@ -389,12 +397,17 @@ impl SessionApi {
         body: Json<CreateSessionInput>,
     ) -> Result<Json<SessionOutput>, XrpcError> {
         let input = body.0;
+        let identifier = LoginIdentifier::parse(&input.identifier)?;
+        let found = find_login_account(&state, req, &identifier).await?;
+        // One budget per account, whichever of its handle, DID or e-mail address is given.
+        let limit_key = found.as_ref().map_or(identifier.as_str(), |(_, _, account)| account.did.as_str());
+        charge_login(&state, req, limit_key)?;
         if input.password.is_empty() || input.password.len() > 1024 {
             return Err(login_failed());
         }
         // Bound the logins verifying at once (each argon2 run takes 19 MiB and a core).
         let _permit = login_permit().await?;
-        let Some((domain, store, account)) = find_login_account(&state, req, &input.identifier).await? else {
+        let Some((domain, store, account)) = found else {
             // As slow as a wrong password, so timing does not tell which accounts exist.
             burn_a_verification(&input.password).await;
             return Err(login_failed());
@@ -418,6 +431,8 @@ impl SessionApi {
         let token = bearer(req)?;
         let (claims, scope) = state.identity.jwt().verify(token, true).map_err(token_error)?;
         let jti = claims.jti.clone().unwrap_or_default();
+        // Refresh tokens issued before sessions had ids: the session is named after the token.
+        let sid = claims.sid.clone().unwrap_or_else(|| jti.clone());
         let session = session_for_claims(&state, req, claims, scope).await?;
         let scope = match session.app_password.as_deref() {
             None => Scope::Access,
@@ -433,7 +448,7 @@ impl SessionApi {
             &session.account,
             scope,
             session.app_password.clone(),
-            Some(&jti),
+            Some((&jti, &sid)),
         )
         .await?;
         Ok(Json(out))
@@ -456,8 +471,10 @@ impl SessionApi {
         let token = bearer(req)?;
         let (claims, scope) = state.identity.jwt().verify(token, true).map_err(token_error)?;
         let jti = claims.jti.clone().unwrap_or_default();
+        let sid = claims.sid.clone().unwrap_or_else(|| jti.clone());
         let session = session_for_claims(&state, req, claims, scope).await?;
         session.store.delete_refresh_token(&jti).await.map_err(storage_error)?;
+        state.live_sessions.forget(&sid);
         Ok(())
     }
 
@@ -516,6 +533,7 @@ impl SessionApi {
     ) -> Result<(), XrpcError> {
         let session = authenticate_full(&state, req).await?;
         session.store.revoke_app_password(&session.did, body.0.name.trim()).await.map_err(storage_error)?;
+        state.live_sessions.forget_account(&session.did);
         Ok(())
     }
 }

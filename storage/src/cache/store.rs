@@ -253,6 +253,10 @@ impl<S: SessionStore> SessionStore for CachedStore<S> {
         self.inner.rotate_refresh_token(old_id, now, new).await
     }
 
+    async fn session_is_live(&self, did: &Did, session_id: &str, now: i64) -> Result<bool, StorageError> {
+        self.inner.session_is_live(did, session_id, now).await
+    }
+
     async fn delete_refresh_token(&self, id: &str) -> Result<bool, StorageError> {
         self.inner.delete_refresh_token(id).await
     }

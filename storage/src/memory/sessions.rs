@@ -46,6 +46,11 @@ impl SessionStore for MemoryTenant {
         Ok(true)
     }
 
+    async fn session_is_live(&self, did: &Did, session_id: &str, now: i64) -> Result<bool, StorageError> {
+        let s = self.sessions();
+        Ok(s.refresh.values().any(|t| t.session_id == session_id && &t.did == did && t.expires_at > now))
+    }
+
     async fn delete_refresh_token(&self, id: &str) -> Result<bool, StorageError> {
         Ok(self.sessions().refresh.remove(id).is_some())
     }

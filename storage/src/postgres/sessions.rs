@@ -1,4 +1,4 @@
-//! The session tables of a Postgres tenant (migration 0004): [`SessionStore`]
+//! The session tables of a Postgres tenant (migrations 0004 and 0006): [`SessionStore`]
 //! for [`PgStore`].
 
 use primal_pds_engine::syntax::Did;
@@ -23,13 +23,14 @@ fn conflict(e: sqlx::Error, what: &str) -> StorageError {
 }
 
 const INSERT_REFRESH: &str =
-    "INSERT INTO refresh_tokens (id, did, app_password, expires_at, created_at) VALUES ($1, $2, $3, $4, $5)";
+    "INSERT INTO refresh_tokens (id, session_id, did, app_password, expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6)";
 
 impl SessionStore for PgStore {
     async fn put_refresh_token(&self, token: &RefreshToken) -> Result<(), StorageError> {
         let lease = self.lease_pool().await?;
         sqlx::query(INSERT_REFRESH)
             .bind(&token.id)
+            .bind(&token.session_id)
             .bind(token.did.as_str())
             .bind(token.app_password.as_deref())
             .bind(token.expires_at)
@@ -64,6 +65,7 @@ impl SessionStore for PgStore {
         }
         let inserted = sqlx::query(INSERT_REFRESH)
             .bind(&new.id)
+            .bind(&new.session_id)
             .bind(new.did.as_str())
             .bind(new.app_password.as_deref())
             .bind(new.expires_at)
@@ -76,6 +78,17 @@ impl SessionStore for PgStore {
         }
         tx.commit().await?;
         Ok(true)
+    }
+
+    async fn session_is_live(&self, did: &Did, session_id: &str, now: i64) -> Result<bool, StorageError> {
+        let lease = self.lease_pool().await?;
+        let live: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM refresh_tokens WHERE session_id = $1 AND did = $2 AND expires_at > $3)")
+            .bind(session_id)
+            .bind(did.as_str())
+            .bind(now)
+            .fetch_one(lease.pool())
+            .await?;
+        Ok(live)
     }
 
     async fn delete_refresh_token(&self, id: &str) -> Result<bool, StorageError> {

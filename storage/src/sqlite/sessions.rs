@@ -1,4 +1,4 @@
-//! The session tables of a SQLite tenant (migration 0004): [`SessionStore`]
+//! The session tables of a SQLite tenant (migrations 0004 and 0006): [`SessionStore`]
 //! for [`SqliteStore`]. Writes go through the tenant's write connection.
 
 use primal_pds_engine::syntax::Did;
@@ -24,13 +24,14 @@ fn conflict(e: sqlx::Error, what: &str) -> StorageError {
 }
 
 const INSERT_REFRESH: &str =
-    "INSERT INTO refresh_tokens (id, did, app_password, expires_at, created_at) VALUES (?, ?, ?, ?, ?)";
+    "INSERT INTO refresh_tokens (id, session_id, did, app_password, expires_at, created_at) VALUES (?, ?, ?, ?, ?, ?)";
 
 impl SessionStore for SqliteStore {
     async fn put_refresh_token(&self, token: &RefreshToken) -> Result<(), StorageError> {
         let mut conn = self.writer().await?;
         sqlx::query(INSERT_REFRESH)
             .bind(&token.id)
+            .bind(&token.session_id)
             .bind(token.did.as_str())
             .bind(token.app_password.as_deref())
             .bind(token.expires_at)
@@ -65,6 +66,7 @@ impl SessionStore for SqliteStore {
         }
         let inserted = sqlx::query(INSERT_REFRESH)
             .bind(&new.id)
+            .bind(&new.session_id)
             .bind(new.did.as_str())
             .bind(new.app_password.as_deref())
             .bind(new.expires_at)
@@ -77,6 +79,17 @@ impl SessionStore for SqliteStore {
         }
         tx.commit().await?;
         Ok(true)
+    }
+
+    async fn session_is_live(&self, did: &Did, session_id: &str, now: i64) -> Result<bool, StorageError> {
+        let mut conn = self.reader().await?;
+        let live: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM refresh_tokens WHERE session_id = ? AND did = ? AND expires_at > ?)")
+            .bind(session_id)
+            .bind(did.as_str())
+            .bind(now)
+            .fetch_one(&mut *conn)
+            .await?;
+        Ok(live)
     }
 
     async fn delete_refresh_token(&self, id: &str) -> Result<bool, StorageError> {
