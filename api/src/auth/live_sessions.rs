@@ -63,7 +63,8 @@ mod tests {
 
     #[test]
     fn put_forget_and_owner() {
-        let (alice, bob) = (Did::parse("did:plc:aaaaaaaaaaaaaaaaaaaaaaaa").unwrap(), Did::parse("did:web:b.test").unwrap());
+        let (alice, bob) =
+            (Did::parse("did:plc:aaaaaaaaaaaaaaaaaaaaaaaa").unwrap(), Did::parse("did:web:b.test").unwrap());
         let live = LiveSessions::new();
         assert!(!live.is_fresh(&alice, "s1"));
         live.put(&alice, "s1");

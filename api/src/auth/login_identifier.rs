@@ -73,7 +73,17 @@ mod tests {
         let long_handle = format!("{}.example.com", "a".repeat(60 * 1024));
         let long_email = format!("{}@example.com", "a".repeat(300));
         let long_did = format!("did:web:{}", "a".repeat(3000));
-        for bad in ["", "   ", "alice", "did:", "a@b@c", "with space.example.com", long_handle.as_str(), long_email.as_str(), long_did.as_str()] {
+        for bad in [
+            "",
+            "   ",
+            "alice",
+            "did:",
+            "a@b@c",
+            "with space.example.com",
+            long_handle.as_str(),
+            long_email.as_str(),
+            long_did.as_str(),
+        ] {
             let err = LoginIdentifier::parse(bad).expect_err(bad);
             assert_eq!(err.body().error, "InvalidRequest", "{bad}");
         }

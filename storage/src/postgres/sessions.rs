@@ -22,8 +22,7 @@ fn conflict(e: sqlx::Error, what: &str) -> StorageError {
     }
 }
 
-const INSERT_REFRESH: &str =
-    "INSERT INTO refresh_tokens (id, session_id, did, app_password, expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6)";
+const INSERT_REFRESH: &str = "INSERT INTO refresh_tokens (id, session_id, did, app_password, expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6)";
 
 impl SessionStore for PgStore {
     async fn put_refresh_token(&self, token: &RefreshToken) -> Result<(), StorageError> {
@@ -82,12 +81,14 @@ impl SessionStore for PgStore {
 
     async fn session_is_live(&self, did: &Did, session_id: &str, now: i64) -> Result<bool, StorageError> {
         let lease = self.lease_pool().await?;
-        let live: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM refresh_tokens WHERE session_id = $1 AND did = $2 AND expires_at > $3)")
-            .bind(session_id)
-            .bind(did.as_str())
-            .bind(now)
-            .fetch_one(lease.pool())
-            .await?;
+        let live: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM refresh_tokens WHERE session_id = $1 AND did = $2 AND expires_at > $3)",
+        )
+        .bind(session_id)
+        .bind(did.as_str())
+        .bind(now)
+        .fetch_one(lease.pool())
+        .await?;
         Ok(live)
     }
 

@@ -83,12 +83,14 @@ impl SessionStore for SqliteStore {
 
     async fn session_is_live(&self, did: &Did, session_id: &str, now: i64) -> Result<bool, StorageError> {
         let mut conn = self.reader().await?;
-        let live: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM refresh_tokens WHERE session_id = ? AND did = ? AND expires_at > ?)")
-            .bind(session_id)
-            .bind(did.as_str())
-            .bind(now)
-            .fetch_one(&mut *conn)
-            .await?;
+        let live: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM refresh_tokens WHERE session_id = ? AND did = ? AND expires_at > ?)",
+        )
+        .bind(session_id)
+        .bind(did.as_str())
+        .bind(now)
+        .fetch_one(&mut *conn)
+        .await?;
         Ok(live)
     }
 
