@@ -42,14 +42,19 @@ impl Registry {
     /// `false` when none is waiting. Linear in the open connections: called
     /// only when a new connection finds every slot taken.
     pub fn evict_longest_idle(&self) -> bool {
-        let candidates: Vec<Arc<Tracker>> = {
-            let live = self.live();
-            let mut idle: Vec<_> = live.values().filter_map(|t| Some((t.waiting_since()?, t.clone()))).collect();
-            idle.sort_by_key(|(since, _)| *since);
-            idle.into_iter().map(|(_, t)| t).collect()
-        };
-        // One may have started a request since it was looked at: try the next.
-        candidates.iter().any(|tracker| tracker.evict())
+        loop {
+            let longest = {
+                let live = self.live();
+                let idle = live.values().filter_map(|t| Some((t.waiting_since()?, t)));
+                idle.min_by_key(|(since, _)| *since).map(|(_, t)| t.clone())
+            };
+            match longest {
+                None => return false,
+                Some(tracker) if tracker.evict() => return true,
+                // It started a request since it was looked at: look again.
+                Some(_) => {}
+            }
+        }
     }
 }
 
