@@ -2,7 +2,8 @@
 //! request head is cut off, an idle keep-alive connection is closed, and at
 //! the connection cap new connections wait (the longest-idle connection
 //! making room first) so that `_health` answers again once slow
-//! connections have timed out. Timeouts are short here so the tests are.
+//! connections have timed out; an upgraded (WebSocket) connection is not
+//! held to these timeouts. Timeouts are short here so the tests are.
 
 mod common;
 
@@ -142,4 +143,19 @@ async fn at_the_cap_the_longest_idle_connection_makes_room() {
     assert_eq!(health(&mut newcomer).await, 200);
     assert!(closed_within(&mut oldest, PATIENCE).await, "the longest-idle connection must make room");
     assert_eq!(health(&mut recent).await, 200, "the other one stays");
+}
+
+#[tokio::test]
+async fn a_websocket_outlives_the_idle_and_header_timeouts() {
+    use futures::StreamExt;
+
+    let timeout = Duration::from_millis(300);
+    let pds = server(None, timeout, timeout).await;
+    let url = format!("{}/xrpc/com.atproto.sync.subscribeRepos", pds.base.replace("http://", "ws://"));
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.expect("WebSocket connect");
+    // Quiet for several timeouts: an upgraded connection is not idle HTTP.
+    tokio::time::sleep(timeout * 5).await;
+    // A close by the server would have arrived by now (a frame, a reset or EOF).
+    let early = tokio::time::timeout(Duration::from_millis(200), ws.next()).await;
+    assert!(early.is_err(), "the subscription must stay open: {early:?}");
 }
