@@ -5,6 +5,7 @@
 //! `db.json.example` at the repository root documents every field.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use crate::secret::Secret;
 
@@ -51,6 +52,32 @@ pub struct Config {
     pub rate_limits: crate::auth::rate_limit::RateLimitConfig,
     /// Blob storage and limits (`blob*`).
     pub blobs: BlobConfig,
+    /// Limits on client connections (`http*`).
+    pub http: HttpConfig,
+}
+
+/// Limits on the HTTP connections clients hold open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpConfig {
+    /// Cap on open client connections (`httpMaxConnections`); `None`: half
+    /// the process's open-file limit, at most 10,000.
+    pub max_connections: Option<usize>,
+    /// Time a client has to send a request's head, from its first byte (or
+    /// from connecting) (`httpHeaderTimeoutSeconds`, default 10).
+    pub header_timeout: Duration,
+    /// Time a keep-alive connection may sit idle between requests
+    /// (`httpIdleTimeoutSeconds`, default 75).
+    pub idle_timeout: Duration,
+}
+
+impl Default for HttpConfig {
+    fn default() -> HttpConfig {
+        HttpConfig {
+            max_connections: None,
+            header_timeout: Duration::from_secs(load::DEFAULT_HTTP_HEADER_TIMEOUT_SECONDS),
+            idle_timeout: Duration::from_secs(load::DEFAULT_HTTP_IDLE_TIMEOUT_SECONDS),
+        }
+    }
 }
 
 /// Blob storage and limits.
@@ -163,6 +190,7 @@ impl Config {
             key_encryption_key: None,
             rate_limits: Default::default(),
             blobs,
+            http: HttpConfig::default(),
         }
     }
 }

@@ -4,8 +4,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use poem::Server;
-use poem::listener::{Acceptor, Listener, TcpListener};
 use primal_pds_storage::postgres::{PgServer, PostgresBackend, PostgresConfig};
 use primal_pds_storage::sqlite::{SqliteBackend, SqliteConfig};
 use primal_pds_storage::{AnyBackend, StorageError, TenantBackend};
@@ -13,7 +11,10 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::app::build_app;
-use crate::config::{Config, StorageConfig};
+use crate::config::{Config, HttpConfig, StorageConfig};
+use crate::connections::fd_limit;
+use crate::connections::serve::{Limits, serve};
+use crate::connections::tracker::Timeouts;
 use crate::state::AppState;
 
 /// How long in-flight requests get to finish after a shutdown signal.
@@ -86,35 +87,50 @@ impl RunningServer {
 }
 
 /// Bind `listen` (`host:port` or `:port`) and serve the application over
-/// `state` until [`RunningServer::stop`].
+/// `state` until [`RunningServer::stop`], within the connection limits of
+/// `state.config.http`.
 pub async fn start(state: Arc<AppState>, listen: &str) -> Result<RunningServer, StartError> {
     let socket = listen_socket(listen);
-    let acceptor = TcpListener::bind(socket.clone())
-        .into_acceptor()
+    let listener = tokio::net::TcpListener::bind(socket.as_str())
         .await
         .map_err(|source| StartError::Listen { addr: socket.clone(), source })?;
-    let acceptor = crate::no_delay::NoDelay(acceptor);
-    let addr = acceptor
-        .local_addr()
-        .into_iter()
-        .find_map(|a| a.as_socket_addr().copied())
-        .ok_or_else(|| StartError::Other(format!("no socket address for {socket}")))?;
+    let addr = listener.local_addr().map_err(|source| StartError::Listen { addr: socket.clone(), source })?;
+    let limits = connection_limits(&state.config.http);
+    tracing::info!(
+        max_connections = limits.max_connections,
+        header_timeout_seconds = limits.timeouts.header.as_secs_f64(),
+        idle_timeout_seconds = limits.timeouts.idle.as_secs_f64(),
+        "connection limits"
+    );
     let (tx, rx) = oneshot::channel::<()>();
     crate::firehose::sequencer::start(&state);
     crate::blobs::spawn_collector(&state);
     let app = build_app(state);
-    let task = tokio::spawn(async move {
-        Server::new_with_acceptor(acceptor)
-            .run_with_graceful_shutdown(
-                app,
-                async move {
-                    let _ = rx.await;
-                },
-                Some(GRACE_PERIOD),
-            )
-            .await
-    });
+    let shutdown = async move {
+        let _ = rx.await;
+    };
+    let task = tokio::spawn(serve(listener, app, limits, shutdown, GRACE_PERIOD));
     Ok(RunningServer { addr, shutdown: Some(tx), task })
+}
+
+/// The configured limits; without a configured cap, one derived from the
+/// open-file limit (a configured cap at or above that limit is kept, with a warning).
+fn connection_limits(http: &HttpConfig) -> Limits {
+    let soft_limit = fd_limit::soft_limit();
+    let max_connections = match http.max_connections {
+        Some(max) => {
+            if let Some(limit) = soft_limit.filter(|&limit| max as u64 >= limit) {
+                tracing::warn!(
+                    http_max_connections = max,
+                    open_file_limit = limit,
+                    "httpMaxConnections is not below the open-file limit: database and blob files may fail to open"
+                );
+            }
+            max
+        }
+        None => fd_limit::default_max_connections(soft_limit),
+    };
+    Limits { max_connections, timeouts: Timeouts { header: http.header_timeout, idle: http.idle_timeout } }
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use primal_pds_api::config::load::{env_var_name, field};
-use primal_pds_api::config::{Config, ConfigError, LoadedConfig, StorageConfig};
+use primal_pds_api::config::{Config, ConfigError, HttpConfig, LoadedConfig, StorageConfig};
 use serde_json::{Value, json};
 
 /// The Go version's `db.json`, as operators have it.
@@ -76,6 +76,9 @@ fn go_db_json_loads_unchanged() {
     assert!(c.registration_open);
     assert_eq!(c.firehose_retention_hours, 72);
     assert!(c.key_encryption_key.is_none());
+    assert_eq!(c.http, HttpConfig::default());
+    assert_eq!(c.http.max_connections, None, "decided at start-up from the open-file limit");
+    assert_eq!((c.http.header_timeout.as_secs(), c.http.idle_timeout.as_secs()), (10, 75));
 
     let StorageConfig::Postgres { management_db, max_connections, .. } = &c.storage else { panic!() };
     assert_eq!(management_db, "primal_pds");
@@ -122,6 +125,9 @@ fn environment_overrides_win() {
         ("PRIMAL_PDS_TRAEFIK_ENTRY_POINT", "websecure"),
         ("PRIMAL_PDS_TRAEFIK_SERVICE_URL", "http://pds:8080"),
         ("PRIMAL_PDS_KEY_ENCRYPTION_KEY", "kek"),
+        ("PRIMAL_PDS_HTTP_MAX_CONNECTIONS", "500"),
+        ("PRIMAL_PDS_HTTP_HEADER_TIMEOUT_SECONDS", "5"),
+        ("PRIMAL_PDS_HTTP_IDLE_TIMEOUT_SECONDS", "30"),
         // Empty means unset: the file's value stays.
         ("PRIMAL_PDS_JWT_SECRET", ""),
     ];
@@ -133,6 +139,8 @@ fn environment_overrides_win() {
     assert_eq!(c.firehose_retention_hours, 24);
     assert_eq!(c.key_encryption_key.as_ref().map(|s| s.expose()), Some("kek"));
     assert_eq!(c.jwt_secret.as_ref().map(|s| s.expose()), Some("jwt-secret-value"));
+    assert_eq!(c.http.max_connections, Some(500));
+    assert_eq!((c.http.header_timeout.as_secs(), c.http.idle_timeout.as_secs()), (5, 30));
     let t = c.traefik.as_ref().unwrap();
     assert_eq!((t.entry_point.as_str(), t.service_url.as_str()), ("websecure", "http://pds:8080"));
     let StorageConfig::Postgres { max_connections, .. } = &c.storage else { panic!() };
@@ -204,6 +212,10 @@ fn each_bad_field_is_named() {
         ("dbServers", json!([{"name": "b", "url": "mysql://u:hunter2@h/db"}])),
         ("dbServers", json!([{"name": "b", "url": "postgres://h/db"}, {"name": "b", "url": "postgres://h2/db"}])),
         ("dbName", json!(5)),
+        ("httpMaxConnections", json!(0)),
+        ("httpMaxConnections", json!("many")),
+        ("httpHeaderTimeoutSeconds", json!(0)),
+        ("httpIdleTimeoutSeconds", json!(86400)),
     ];
     for (name, value) in cases {
         let mut file = go_db_json(&traefik);

@@ -110,6 +110,7 @@ async fn run(config_path: Option<PathBuf>) -> Result<(), String> {
             key.expose()
         );
     }
+    raise_open_file_limit();
     log_storage(&config.storage);
     let backend = open_backend(&config).await.map_err(|e| format!("opening storage: {e}"))?;
     let identity = Identity::open(&config).await.map_err(|e| format!("identity keys: {e}"))?;
@@ -123,6 +124,15 @@ async fn run(config_path: Option<PathBuf>) -> Result<(), String> {
     running.stop().await;
     server::close(&state).await;
     Ok(())
+}
+
+/// Client connections and database, blob and log files all need file
+/// descriptors: take every one the system allows this process.
+fn raise_open_file_limit() {
+    match primal_pds_api::connections::fd_limit::raise_to_hard_limit() {
+        Ok(limit) => tracing::info!(before = limit.before, now = limit.after, hard = limit.hard, "open-file limit"),
+        Err(e) => tracing::warn!(error = %e, "cannot raise the open-file limit"),
+    }
 }
 
 /// Which backend, without secrets (server names, never URLs).

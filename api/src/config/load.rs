@@ -21,7 +21,7 @@ use serde_json::{Map, Value};
 
 use super::admin_key;
 use super::validate;
-use super::{BlobConfig, BlobStoreConfig, Config, PgServerConfig, StorageConfig, TraefikConfig};
+use super::{BlobConfig, BlobStoreConfig, Config, HttpConfig, PgServerConfig, StorageConfig, TraefikConfig};
 use crate::secret::Secret;
 
 /// The file read when no path is given (in the working directory).
@@ -52,6 +52,10 @@ pub const DEFAULT_BLOB_UPLOAD_LIMIT: u64 = 100_000_000;
 pub const DEFAULT_BLOB_GRACE_HOURS: u64 = 6;
 /// `blobS3Region` when unset.
 pub const DEFAULT_BLOB_S3_REGION: &str = "us-east-1";
+/// `httpHeaderTimeoutSeconds` when unset.
+pub const DEFAULT_HTTP_HEADER_TIMEOUT_SECONDS: u64 = 10;
+/// `httpIdleTimeoutSeconds` when unset.
+pub const DEFAULT_HTTP_IDLE_TIMEOUT_SECONDS: u64 = 75;
 /// Name of the server built from `dbConn`/`dbUser`/`dbPass`.
 pub const MAIN_SERVER: &str = "main";
 
@@ -129,9 +133,15 @@ pub mod field {
     pub const BLOB_UPLOAD_LIMIT: &str = "blobUploadLimit";
     /// Hours an uploaded blob may stay unreferenced before it is deleted.
     pub const BLOB_GRACE_HOURS: &str = "blobGraceHours";
+    /// Cap on open client (HTTP) connections.
+    pub const HTTP_MAX_CONNECTIONS: &str = "httpMaxConnections";
+    /// Seconds a client has to send a request's head.
+    pub const HTTP_HEADER_TIMEOUT_SECONDS: &str = "httpHeaderTimeoutSeconds";
+    /// Seconds an idle keep-alive connection stays open.
+    pub const HTTP_IDLE_TIMEOUT_SECONDS: &str = "httpIdleTimeoutSeconds";
 
     /// Every field, Go's first.
-    pub const ALL: [&str; 36] = [
+    pub const ALL: [&str; 39] = [
         DB_CONN,
         DB_NAME,
         DB_USER,
@@ -168,6 +178,9 @@ pub mod field {
         BLOB_S3_SECRET_ACCESS_KEY,
         BLOB_UPLOAD_LIMIT,
         BLOB_GRACE_HOURS,
+        HTTP_MAX_CONNECTIONS,
+        HTTP_HEADER_TIMEOUT_SECONDS,
+        HTTP_IDLE_TIMEOUT_SECONDS,
     ];
 }
 
@@ -298,6 +311,7 @@ impl Config {
             key_encryption_key: draft.key_encryption_key,
             rate_limits: draft.rate_limits,
             blobs: draft.blobs,
+            http: draft.http,
         };
         Ok(LoadedConfig { config, file, generated_admin_key })
     }
@@ -458,6 +472,7 @@ struct Draft {
     key_encryption_key: Option<Secret>,
     rate_limits: crate::auth::rate_limit::RateLimitConfig,
     blobs: BlobConfig,
+    http: HttpConfig,
 }
 
 impl Draft {
@@ -526,6 +541,7 @@ impl Draft {
             key_encryption_key: f.secret(KEY_ENCRYPTION_KEY)?,
             rate_limits: rate_limits(f)?,
             blobs,
+            http: http(f)?,
         })
     }
 }
@@ -585,6 +601,27 @@ fn rate_limits(f: &Fields<'_>) -> Result<crate::auth::rate_limit::RateLimitConfi
         enabled: f.bool(RATE_LIMITS)?.unwrap_or(true),
         bypass_ips,
         trust_forwarded_for: f.bool(TRUST_FORWARDED_FOR)?.unwrap_or(false),
+    })
+}
+
+/// Connection limits: `httpMaxConnections` (unset: decided at start-up from
+/// the open-file limit), `httpHeaderTimeoutSeconds`, `httpIdleTimeoutSeconds`.
+fn http(f: &Fields<'_>) -> Result<HttpConfig, ConfigError> {
+    use field::*;
+    let max_connections = match f.u64(HTTP_MAX_CONNECTIONS)? {
+        None => None,
+        Some(n) if (1..=1_000_000).contains(&n) => Some(n as usize),
+        Some(_) => return Err(ConfigError::invalid(HTTP_MAX_CONNECTIONS, "must be 1 to 1,000,000".into())),
+    };
+    let seconds = |name: &'static str, default: u64| match f.u64(name)? {
+        None => Ok(std::time::Duration::from_secs(default)),
+        Some(n) if (1..=3600).contains(&n) => Ok(std::time::Duration::from_secs(n)),
+        Some(_) => Err(ConfigError::invalid(name, "must be 1 to 3600 seconds".into())),
+    };
+    Ok(HttpConfig {
+        max_connections,
+        header_timeout: seconds(HTTP_HEADER_TIMEOUT_SECONDS, DEFAULT_HTTP_HEADER_TIMEOUT_SECONDS)?,
+        idle_timeout: seconds(HTTP_IDLE_TIMEOUT_SECONDS, DEFAULT_HTTP_IDLE_TIMEOUT_SECONDS)?,
     })
 }
 
