@@ -2,11 +2,16 @@
 //! sequencer and the subscribers.
 
 use std::collections::HashSet;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use primal_pds_storage::{DomainName, SequencedEvent};
-use tokio::sync::{Notify, broadcast};
+use tokio::sync::{Notify, broadcast, mpsc};
+
+use super::per_ip::{IpSlot, PerIpSlots};
+use super::queue::{Out, QueueSender, queue};
+use crate::config::Config;
 
 /// Live events of this node and the work queue of its sequencer.
 #[derive(Debug)]
@@ -15,6 +20,12 @@ pub struct Firehose {
     live: broadcast::Sender<SequencedEvent>,
     /// How many events a subscriber may fall behind.
     buffer: usize,
+    /// How many bytes of frames a subscriber may have queued.
+    subscriber_bytes: usize,
+    /// Bytes queued for all subscribers of this node.
+    queued: Arc<AtomicUsize>,
+    /// Open subscriptions per client IP.
+    per_ip: PerIpSlots,
     /// Tenants whose outbox has events to sequence.
     dirty: Mutex<HashSet<DomainName>>,
     /// Wakes the sequencer.
@@ -30,15 +41,19 @@ pub struct Firehose {
 }
 
 impl Firehose {
-    /// A firehose whose subscribers may fall `buffer` events behind.
-    pub fn new(buffer: usize) -> Firehose {
-        let buffer = buffer.max(1);
+    /// A firehose with the subscriber limits of `config`
+    /// (`firehoseSubscriberBuffer`, `firehoseSubscriberBytes`, `firehoseSubscribersPerIp`).
+    pub fn new(config: &Config) -> Firehose {
+        let buffer = config.firehose_subscriber_buffer.max(1);
         // The broadcast ring only feeds each subscriber's own queue, which
         // it drains without waiting; twice the buffer leaves slack.
         let (live, _) = broadcast::channel(buffer.saturating_mul(2).max(16));
         Firehose {
             live,
             buffer,
+            subscriber_bytes: config.firehose_subscriber_bytes.max(1),
+            queued: Arc::new(AtomicUsize::new(0)),
+            per_ip: PerIpSlots::new(config.firehose_subscribers_per_ip),
             dirty: Mutex::new(HashSet::new()),
             sequence_now: Notify::new(),
             tail_now: Notify::new(),
@@ -51,6 +66,33 @@ impl Firehose {
     /// The per-subscriber buffer, in events.
     pub fn buffer(&self) -> usize {
         self.buffer
+    }
+
+    /// The per-subscriber budget of queued frames, in bytes.
+    pub fn subscriber_bytes(&self) -> usize {
+        self.subscriber_bytes
+    }
+
+    /// A new subscriber's queue (see [`super::queue`]).
+    pub(crate) fn subscriber_queue(&self) -> (QueueSender, mpsc::Receiver<Out>) {
+        queue(self.buffer, self.subscriber_bytes, self.queued.clone())
+    }
+
+    /// Bytes of frames queued for (or being written to) the subscribers of
+    /// this node.
+    pub fn queued_bytes(&self) -> usize {
+        self.queued.load(Ordering::Acquire)
+    }
+
+    /// A subscription slot for `ip`, or `None` when it holds
+    /// `firehoseSubscribersPerIp` already.
+    pub fn take_ip_slot(&self, ip: IpAddr) -> Option<IpSlot> {
+        self.per_ip.take(ip)
+    }
+
+    /// Subscriptions `ip` holds.
+    pub fn ip_subscriptions(&self, ip: IpAddr) -> usize {
+        self.per_ip.held(ip)
     }
 
     /// Events were written to `domain`'s outbox: sequence them soon.
