@@ -34,8 +34,8 @@ fn big_events(first: usize, n: usize) -> Vec<OutboxEvent> {
         .map(|i| {
             let did = Did::parse(&format!("did:plc:bench{i:019}")).expect("did");
             let block = vec![(i % 251) as u8; BLOCK];
-            let event = PendingEvent::sync(&did, &clock.next(), &cid_for_dag_cbor(&block), &block, &time)
-                .expect("event");
+            let event =
+                PendingEvent::sync(&did, &clock.next(), &cid_for_dag_cbor(&block), &block, &time).expect("event");
             assert!(event.frame().len() < FRAME_MAX);
             OutboxEvent { id: i as i64, event }
         })

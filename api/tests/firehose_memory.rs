@@ -49,8 +49,8 @@ async fn rss_with_subscribers_that_never_read() {
             .map(|i| {
                 let did = Did::parse(&format!("did:plc:bench{i:019}")).expect("did");
                 let block = vec![(i % 251) as u8; 50_000];
-                let event = PendingEvent::sync(&did, &clock.next(), &cid_for_dag_cbor(&block), &block, &time)
-                    .expect("event");
+                let event =
+                    PendingEvent::sync(&did, &clock.next(), &cid_for_dag_cbor(&block), &block, &time).expect("event");
                 OutboxEvent { id: i as i64, event }
             })
             .collect();

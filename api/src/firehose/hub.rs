@@ -5,6 +5,7 @@ use std::collections::HashSet;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use primal_pds_storage::{DomainName, SequencedEvent};
 use tokio::sync::{Notify, broadcast, mpsc};
@@ -12,6 +13,9 @@ use tokio::sync::{Notify, broadcast, mpsc};
 use super::per_ip::{IpSlot, PerIpSlots};
 use super::queue::{Out, QueueSender, queue};
 use crate::config::Config;
+
+/// How long after a subscriber leaves the heap is trimmed.
+const TRIM_DELAY: Duration = Duration::from_secs(1);
 
 /// Live events of this node and the work queue of its sequencer.
 #[derive(Debug)]
@@ -26,6 +30,8 @@ pub struct Firehose {
     queued: Arc<AtomicUsize>,
     /// Open subscriptions per client IP.
     per_ip: PerIpSlots,
+    /// A heap trim is scheduled (see [`Firehose::subscriber_left`]).
+    trim_pending: Arc<AtomicBool>,
     /// Tenants whose outbox has events to sequence.
     dirty: Mutex<HashSet<DomainName>>,
     /// Wakes the sequencer.
@@ -54,6 +60,7 @@ impl Firehose {
             subscriber_bytes: config.firehose_subscriber_bytes.max(1),
             queued: Arc::new(AtomicUsize::new(0)),
             per_ip: PerIpSlots::new(config.firehose_subscribers_per_ip),
+            trim_pending: Arc::new(AtomicBool::new(false)),
             dirty: Mutex::new(HashSet::new()),
             sequence_now: Notify::new(),
             tail_now: Notify::new(),
@@ -88,6 +95,22 @@ impl Firehose {
     /// `firehoseSubscribersPerIp` already.
     pub fn take_ip_slot(&self, ip: IpAddr) -> Option<IpSlot> {
         self.per_ip.take(ip)
+    }
+
+    /// A subscriber left: give the memory its frames took back to the
+    /// system a moment later, once for all that leave meanwhile (see
+    /// [`crate::malloc_tuning::give_back_free_memory`]).
+    pub(crate) fn subscriber_left(&self) {
+        if self.trim_pending.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let pending = self.trim_pending.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(TRIM_DELAY).await;
+            pending.store(false, Ordering::Release);
+            // Walking the arenas takes their locks: not on an async worker.
+            let _ = tokio::task::spawn_blocking(crate::malloc_tuning::give_back_free_memory).await;
+        });
     }
 
     /// Subscriptions `ip` holds.

@@ -156,6 +156,7 @@ pub async fn subscribe_repos(req: &Request, ws: WebSocket, Data(state): Data<&Ar
             let _ = tokio::time::timeout(Duration::from_secs(1), sink.send(Message::close())).await;
             feeder.abort();
             reader.abort();
+            state.firehose.subscriber_left();
         })
         .into_response()
 }

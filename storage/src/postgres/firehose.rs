@@ -154,7 +154,12 @@ impl EventLog for PostgresBackend {
         Ok(appended.into_iter().map(|(_, e)| e).collect())
     }
 
-    async fn read_events(&self, after: i64, limit: usize, max_bytes: usize) -> Result<Vec<SequencedEvent>, StorageError> {
+    async fn read_events(
+        &self,
+        after: i64,
+        limit: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<SequencedEvent>, StorageError> {
         // The last `seq` of the page from the frame lengths (`octet_length`
         // does not detoast), then the frames up to it.
         let rows: Vec<(i64, Vec<u8>)> = sqlx::query_as(

@@ -106,7 +106,12 @@ impl EventLog for SqliteBackend {
         Ok(appended.into_iter().map(|(_, e)| e).collect())
     }
 
-    async fn read_events(&self, after: i64, limit: usize, max_bytes: usize) -> Result<Vec<SequencedEvent>, StorageError> {
+    async fn read_events(
+        &self,
+        after: i64,
+        limit: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<SequencedEvent>, StorageError> {
         // The last `seq` of the page from the frame lengths (`length` of a
         // blob does not read it), then the frames up to it.
         let rows = sqlx::query(
@@ -122,7 +127,7 @@ impl EventLog for SqliteBackend {
         .bind(i64::try_from(limit).unwrap_or(i64::MAX))
         .bind(i64::try_from(max_bytes.max(1)).unwrap_or(i64::MAX))
         .fetch_all(&self.management.readers)
-            .await?;
+        .await?;
         rows.iter()
             .map(|row| {
                 let frame: Vec<u8> = row.try_get(1)?;
