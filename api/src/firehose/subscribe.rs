@@ -109,56 +109,56 @@ pub async fn subscribe_repos(req: &Request, ws: WebSocket, Data(state): Data<&Ar
         _ => None,
     };
     let state = state.clone();
-    ws.config(socket_config())
-        .on_upgrade(move |socket| async move {
-            // Held until the connection ends.
-            let _slot = slot;
-            let (mut sink, mut incoming) = socket.split();
-            let (queue, mut frames) = state.firehose.subscriber_queue();
-            let closed = Arc::new(AtomicBool::new(false));
-            let too_slow = Arc::new(AtomicBool::new(false));
-            let feeder = tokio::spawn(feed(state.clone(), cursor, queue, closed.clone(), too_slow.clone()));
-            // Frames from the client are ignored; reading them notices a close.
-            let reader_closed = closed.clone();
-            let (gone_tx, mut gone) = tokio::sync::oneshot::channel::<()>();
-            let reader = tokio::spawn(async move {
-                while let Some(Ok(message)) = incoming.next().await {
-                    if matches!(message, Message::Close(_)) {
-                        break;
-                    }
-                }
-                reader_closed.store(true, Ordering::Release);
-                let _ = gone_tx.send(());
-            });
-            loop {
-                let out = tokio::select! {
-                    out = frames.recv() => out,
-                    // The client went away while nothing was being sent.
-                    _ = &mut gone => None,
-                };
-                let Some(out) = out else { break };
-                let (bytes, last) = match &out {
-                    // Cut off: what is still queued is dropped, the error goes next.
-                    Out::Frame(_) if too_slow.load(Ordering::Acquire) => continue,
-                    Out::Frame(queued) => (queued.bytes().to_vec(), false),
-                    Out::Fatal(bytes) => (bytes.to_vec(), true),
-                };
-                let sent = tokio::time::timeout(SEND_TIMEOUT, sink.send(Message::Binary(bytes))).await;
-                // The frame keeps its share of the budget until written.
-                drop(out);
-                if last || !matches!(sent, Ok(Ok(()))) || closed.load(Ordering::Acquire) {
+    let ws = ws.config(socket_config());
+    ws.on_upgrade(move |socket| async move {
+        // Held until the connection ends.
+        let _slot = slot;
+        let (mut sink, mut incoming) = socket.split();
+        let (queue, mut frames) = state.firehose.subscriber_queue();
+        let closed = Arc::new(AtomicBool::new(false));
+        let too_slow = Arc::new(AtomicBool::new(false));
+        let feeder = tokio::spawn(feed(state.clone(), cursor, queue, closed.clone(), too_slow.clone()));
+        // Frames from the client are ignored; reading them notices a close.
+        let reader_closed = closed.clone();
+        let (gone_tx, mut gone) = tokio::sync::oneshot::channel::<()>();
+        let reader = tokio::spawn(async move {
+            while let Some(Ok(message)) = incoming.next().await {
+                if matches!(message, Message::Close(_)) {
                     break;
                 }
             }
-            closed.store(true, Ordering::Release);
-            // What is still queued goes now, not when the feeder notices.
-            drop(frames);
-            let _ = tokio::time::timeout(Duration::from_secs(1), sink.send(Message::close())).await;
-            feeder.abort();
-            reader.abort();
-            state.firehose.subscriber_left();
-        })
-        .into_response()
+            reader_closed.store(true, Ordering::Release);
+            let _ = gone_tx.send(());
+        });
+        loop {
+            let out = tokio::select! {
+                out = frames.recv() => out,
+                // The client went away while nothing was being sent.
+                _ = &mut gone => None,
+            };
+            let Some(out) = out else { break };
+            let (bytes, last) = match &out {
+                // Cut off: what is still queued is dropped, the error goes next.
+                Out::Frame(_) if too_slow.load(Ordering::Acquire) => continue,
+                Out::Frame(queued) => (queued.bytes().to_vec(), false),
+                Out::Fatal(bytes) => (bytes.to_vec(), true),
+            };
+            let sent = tokio::time::timeout(SEND_TIMEOUT, sink.send(Message::Binary(bytes))).await;
+            // The frame keeps its share of the budget until written.
+            drop(out);
+            if last || !matches!(sent, Ok(Ok(()))) || closed.load(Ordering::Acquire) {
+                break;
+            }
+        }
+        closed.store(true, Ordering::Release);
+        // What is still queued goes now, not when the feeder notices.
+        drop(frames);
+        let _ = tokio::time::timeout(Duration::from_secs(1), sink.send(Message::close())).await;
+        feeder.abort();
+        reader.abort();
+        state.firehose.subscriber_left();
+    })
+    .into_response()
 }
 
 /// Fill the queue: replay, then live (see the module docs).
