@@ -42,6 +42,14 @@ pub struct Config {
     /// Events a firehose subscriber may fall behind before it gets
     /// `ConsumerTooSlow` (`firehoseSubscriberBuffer`, default 500).
     pub firehose_subscriber_buffer: usize,
+    /// Bytes of frames a firehose subscriber may have queued (replay waits
+    /// for room; live events beyond it get `ConsumerTooSlow`), and the most
+    /// one replay page reads (`firehoseSubscriberBytes`, default 8 MiB).
+    pub firehose_subscriber_bytes: usize,
+    /// Concurrent `subscribeRepos` connections per client IP
+    /// (`firehoseSubscribersPerIp`, default 16; rate-limit bypass IPs and
+    /// `rateLimits: false` are not capped).
+    pub firehose_subscribers_per_ip: usize,
     /// Relays asked to crawl a domain after updates (`crawlers`, comma-separated
     /// URLs; empty, the default, asks none).
     pub crawlers: Vec<String>,
@@ -186,6 +194,8 @@ impl Config {
             traefik: None,
             firehose_retention_hours: 72,
             firehose_subscriber_buffer: 500,
+            firehose_subscriber_bytes: load::DEFAULT_FIREHOSE_SUBSCRIBER_BYTES,
+            firehose_subscribers_per_ip: load::DEFAULT_FIREHOSE_SUBSCRIBERS_PER_IP,
             crawlers: Vec::new(),
             key_encryption_key: None,
             rate_limits: Default::default(),

@@ -27,3 +27,18 @@ pub fn keep_large_blocks_out_of_the_heap() {
         }
     }
 }
+
+/// Give the heap's free memory back to the system (glibc's `malloc_trim`):
+/// frames below the mmap threshold come from the heap arenas, which keep
+/// their freed pages otherwise (measured: half of what 20 stalled firehose
+/// subscribers had queued stayed resident after they left). Takes the
+/// arenas' locks while it walks them: call it rarely, off the async
+/// workers. Does nothing with another C library.
+pub fn give_back_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim takes a plain integer and works under the
+    // allocator's own locks; it only releases pages malloc holds free.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}

@@ -62,7 +62,7 @@ impl AppState {
         let blobs = Blobs::open(&config.blobs)?;
         let traefik = config.traefik.clone().map(TraefikWriter::new);
         let rate_limiter = RateLimiter::new(config.rate_limits.clone());
-        let firehose = Firehose::new(config.firehose_subscriber_buffer);
+        let firehose = Firehose::new(&config);
         Ok(AppState {
             config,
             backend,

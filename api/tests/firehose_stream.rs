@@ -350,7 +350,7 @@ async fn sequencing_is_idempotent() {
     assert!(again.is_empty(), "nothing appended twice");
     store.remove_events(&pending.iter().map(|e| e.id).collect::<Vec<_>>()).await.expect("remove");
     assert!(store.pending_events(100).await.expect("pending").is_empty());
-    assert_eq!(backend.read_events(0, 100).await.expect("read").len(), 5);
+    assert_eq!(backend.read_events(0, 100, usize::MAX).await.expect("read").len(), 5);
     stale.apply_writes(&store, &key, &clock, vec![create("three", 10)], None).await.expect("retried commit");
     assert_eq!(store.pending_events(100).await.expect("pending").len(), 1, "only the commit that happened");
     // Pruning keeps the newest event and marks what it removed.
@@ -441,7 +441,8 @@ async fn fanout_speed() {
     use std::time::Instant;
     let subscribers: usize = std::env::var("FANOUT_SUBSCRIBERS").ok().and_then(|v| v.parse().ok()).unwrap_or(100);
     let commits: usize = std::env::var("FANOUT_COMMITS").ok().and_then(|v| v.parse().ok()).unwrap_or(200);
-    let cluster = Cluster::sqlite(10_000);
+    let mut cluster = Cluster::sqlite(10_000);
+    cluster.config.firehose_subscribers_per_ip = subscribers;
     let node = std::sync::Arc::new(cluster.node().await);
     let domain = add_domain(&node).await;
     let account = add_account(&node, &domain, "fan").await;

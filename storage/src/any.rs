@@ -357,8 +357,13 @@ impl crate::EventLog for AnyBackend {
         dispatch_backend!(self, b => b.append_events(events).await)
     }
 
-    async fn read_events(&self, after: i64, limit: usize) -> Result<Vec<crate::SequencedEvent>, StorageError> {
-        dispatch_backend!(self, b => b.read_events(after, limit).await)
+    async fn read_events(
+        &self,
+        after: i64,
+        limit: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<crate::SequencedEvent>, StorageError> {
+        dispatch_backend!(self, b => b.read_events(after, limit, max_bytes).await)
     }
 
     async fn head_seq(&self) -> Result<i64, StorageError> {

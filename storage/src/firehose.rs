@@ -114,11 +114,15 @@ pub trait EventLog: Send + Sync {
         events: &[OutboxEvent],
     ) -> impl Future<Output = Result<Vec<SequencedEvent>, StorageError>> + Send;
 
-    /// Up to `limit` events with `seq > after`, in `seq` order.
+    /// Up to `limit` events with `seq > after`, in `seq` order, stopping
+    /// before the frames pass `max_bytes` (always at least one event: the
+    /// first frame may be larger). Frame sizes are read before the frames,
+    /// so a page never loads more than that into memory.
     fn read_events(
         &self,
         after: i64,
         limit: usize,
+        max_bytes: usize,
     ) -> impl Future<Output = Result<Vec<SequencedEvent>, StorageError>> + Send;
 
     /// The highest `seq` in the log (0 when empty).

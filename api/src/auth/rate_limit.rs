@@ -247,6 +247,12 @@ pub struct RateSlot {
 }
 
 impl RateSlot {
+    /// Whether limits apply to the request (not a bypass IP, not the
+    /// admin key, limits on).
+    pub fn applies(&self) -> bool {
+        self.applies
+    }
+
     fn record(&self, status: RateStatus) {
         *self.status.lock().unwrap_or_else(|p| p.into_inner()) = Some(status);
     }

@@ -40,6 +40,10 @@ pub const DEFAULT_SSL_MODE: &str = "disable";
 pub const DEFAULT_FIREHOSE_RETENTION_HOURS: u64 = 72;
 /// `firehoseSubscriberBuffer` when unset.
 pub const DEFAULT_FIREHOSE_SUBSCRIBER_BUFFER: usize = 500;
+/// `firehoseSubscriberBytes` when unset: 8 MiB.
+pub const DEFAULT_FIREHOSE_SUBSCRIBER_BYTES: usize = 8 * 1024 * 1024;
+/// `firehoseSubscribersPerIp` when unset.
+pub const DEFAULT_FIREHOSE_SUBSCRIBERS_PER_IP: usize = 16;
 /// `traefikEntryPoint` when unset.
 pub const DEFAULT_TRAEFIK_ENTRY_POINT: &str = "https";
 /// `traefikCertResolver` when unset.
@@ -101,6 +105,10 @@ pub mod field {
     pub const FIREHOSE_RETENTION_HOURS: &str = "firehoseRetentionHours";
     /// Events a firehose subscriber may fall behind before it is cut off.
     pub const FIREHOSE_SUBSCRIBER_BUFFER: &str = "firehoseSubscriberBuffer";
+    /// Bytes a firehose subscriber may have queued.
+    pub const FIREHOSE_SUBSCRIBER_BYTES: &str = "firehoseSubscriberBytes";
+    /// Concurrent firehose subscribers per client IP.
+    pub const FIREHOSE_SUBSCRIBERS_PER_IP: &str = "firehoseSubscribersPerIp";
     /// Relays to send requestCrawl to.
     pub const CRAWLERS: &str = "crawlers";
     /// Traefik router entry point.
@@ -141,7 +149,7 @@ pub mod field {
     pub const HTTP_IDLE_TIMEOUT_SECONDS: &str = "httpIdleTimeoutSeconds";
 
     /// Every field, Go's first.
-    pub const ALL: [&str; 39] = [
+    pub const ALL: [&str; 41] = [
         DB_CONN,
         DB_NAME,
         DB_USER,
@@ -159,6 +167,8 @@ pub mod field {
         DB_SSL_MODE,
         FIREHOSE_RETENTION_HOURS,
         FIREHOSE_SUBSCRIBER_BUFFER,
+        FIREHOSE_SUBSCRIBER_BYTES,
+        FIREHOSE_SUBSCRIBERS_PER_IP,
         CRAWLERS,
         TRAEFIK_ENTRY_POINT,
         TRAEFIK_CERT_RESOLVER,
@@ -307,6 +317,8 @@ impl Config {
             traefik: draft.traefik,
             firehose_retention_hours: draft.firehose_retention_hours,
             firehose_subscriber_buffer: draft.firehose_subscriber_buffer,
+            firehose_subscriber_bytes: draft.firehose_subscriber_bytes,
+            firehose_subscribers_per_ip: draft.firehose_subscribers_per_ip,
             crawlers: draft.crawlers,
             key_encryption_key: draft.key_encryption_key,
             rate_limits: draft.rate_limits,
@@ -468,6 +480,8 @@ struct Draft {
     traefik: Option<TraefikConfig>,
     firehose_retention_hours: u64,
     firehose_subscriber_buffer: usize,
+    firehose_subscriber_bytes: usize,
+    firehose_subscribers_per_ip: usize,
     crawlers: Vec<String>,
     key_encryption_key: Option<Secret>,
     rate_limits: crate::auth::rate_limit::RateLimitConfig,
@@ -494,6 +508,20 @@ impl Draft {
             Some(n) if (1..=1_000_000).contains(&n) => n as usize,
             Some(_) => {
                 return Err(ConfigError::invalid(FIREHOSE_SUBSCRIBER_BUFFER, "must be 1 to 1,000,000".into()));
+            }
+        };
+        let firehose_subscriber_bytes = match f.u64(FIREHOSE_SUBSCRIBER_BYTES)? {
+            None => DEFAULT_FIREHOSE_SUBSCRIBER_BYTES,
+            Some(n) if (65_536..=1_073_741_824).contains(&n) => n as usize,
+            Some(_) => {
+                return Err(ConfigError::invalid(FIREHOSE_SUBSCRIBER_BYTES, "must be 65536 to 1073741824".into()));
+            }
+        };
+        let firehose_subscribers_per_ip = match f.u64(FIREHOSE_SUBSCRIBERS_PER_IP)? {
+            None => DEFAULT_FIREHOSE_SUBSCRIBERS_PER_IP,
+            Some(n) if (1..=100_000).contains(&n) => n as usize,
+            Some(_) => {
+                return Err(ConfigError::invalid(FIREHOSE_SUBSCRIBERS_PER_IP, "must be 1 to 100,000".into()));
             }
         };
         let crawlers = match f.string(CRAWLERS)? {
@@ -537,6 +565,8 @@ impl Draft {
             traefik,
             firehose_retention_hours,
             firehose_subscriber_buffer,
+            firehose_subscriber_bytes,
+            firehose_subscribers_per_ip,
             crawlers,
             key_encryption_key: f.secret(KEY_ENCRYPTION_KEY)?,
             rate_limits: rate_limits(f)?,

@@ -2,11 +2,20 @@
 //! sequencer and the subscribers.
 
 use std::collections::HashSet;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use primal_pds_storage::{DomainName, SequencedEvent};
-use tokio::sync::{Notify, broadcast};
+use tokio::sync::{Notify, broadcast, mpsc};
+
+use super::per_ip::{IpSlot, PerIpSlots};
+use super::queue::{Out, QueueSender, queue};
+use crate::config::Config;
+
+/// How long after a subscriber leaves the heap is trimmed.
+const TRIM_DELAY: Duration = Duration::from_secs(1);
 
 /// Live events of this node and the work queue of its sequencer.
 #[derive(Debug)]
@@ -15,6 +24,14 @@ pub struct Firehose {
     live: broadcast::Sender<SequencedEvent>,
     /// How many events a subscriber may fall behind.
     buffer: usize,
+    /// How many bytes of frames a subscriber may have queued.
+    subscriber_bytes: usize,
+    /// Bytes queued for all subscribers of this node.
+    queued: Arc<AtomicUsize>,
+    /// Open subscriptions per client IP.
+    per_ip: PerIpSlots,
+    /// A heap trim is scheduled (see [`Firehose::subscriber_left`]).
+    trim_pending: Arc<AtomicBool>,
     /// Tenants whose outbox has events to sequence.
     dirty: Mutex<HashSet<DomainName>>,
     /// Wakes the sequencer.
@@ -30,15 +47,20 @@ pub struct Firehose {
 }
 
 impl Firehose {
-    /// A firehose whose subscribers may fall `buffer` events behind.
-    pub fn new(buffer: usize) -> Firehose {
-        let buffer = buffer.max(1);
+    /// A firehose with the subscriber limits of `config`
+    /// (`firehoseSubscriberBuffer`, `firehoseSubscriberBytes`, `firehoseSubscribersPerIp`).
+    pub fn new(config: &Config) -> Firehose {
+        let buffer = config.firehose_subscriber_buffer.max(1);
         // The broadcast ring only feeds each subscriber's own queue, which
         // it drains without waiting; twice the buffer leaves slack.
         let (live, _) = broadcast::channel(buffer.saturating_mul(2).max(16));
         Firehose {
             live,
             buffer,
+            subscriber_bytes: config.firehose_subscriber_bytes.max(1),
+            queued: Arc::new(AtomicUsize::new(0)),
+            per_ip: PerIpSlots::new(config.firehose_subscribers_per_ip),
+            trim_pending: Arc::new(AtomicBool::new(false)),
             dirty: Mutex::new(HashSet::new()),
             sequence_now: Notify::new(),
             tail_now: Notify::new(),
@@ -51,6 +73,49 @@ impl Firehose {
     /// The per-subscriber buffer, in events.
     pub fn buffer(&self) -> usize {
         self.buffer
+    }
+
+    /// The per-subscriber budget of queued frames, in bytes.
+    pub fn subscriber_bytes(&self) -> usize {
+        self.subscriber_bytes
+    }
+
+    /// A new subscriber's queue (see [`super::queue`]).
+    pub(crate) fn subscriber_queue(&self) -> (QueueSender, mpsc::Receiver<Out>) {
+        queue(self.buffer, self.subscriber_bytes, self.queued.clone())
+    }
+
+    /// Bytes of frames queued for (or being written to) the subscribers of
+    /// this node.
+    pub fn queued_bytes(&self) -> usize {
+        self.queued.load(Ordering::Acquire)
+    }
+
+    /// A subscription slot for `ip`, or `None` when it holds
+    /// `firehoseSubscribersPerIp` already.
+    pub fn take_ip_slot(&self, ip: IpAddr) -> Option<IpSlot> {
+        self.per_ip.take(ip)
+    }
+
+    /// A subscriber left: give the memory its frames took back to the
+    /// system a moment later, once for all that leave meanwhile (see
+    /// [`crate::malloc_tuning::give_back_free_memory`]).
+    pub(crate) fn subscriber_left(&self) {
+        if self.trim_pending.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let pending = self.trim_pending.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(TRIM_DELAY).await;
+            pending.store(false, Ordering::Release);
+            // Walking the arenas takes their locks: not on an async worker.
+            let _ = tokio::task::spawn_blocking(crate::malloc_tuning::give_back_free_memory).await;
+        });
+    }
+
+    /// Subscriptions `ip` holds.
+    pub fn ip_subscriptions(&self, ip: IpAddr) -> usize {
+        self.per_ip.held(ip)
     }
 
     /// Events were written to `domain`'s outbox: sequence them soon.

@@ -9,11 +9,14 @@
 //!   listens for the `NOTIFY` of each append, so a write on node A reaches
 //!   subscribers on node B.
 //! - [`subscribe`] serves the WebSocket: cursor replay from the log, then
-//!   live events, each subscriber with a bounded queue.
+//!   live events, each subscriber with a [`queue`] bounded in events and
+//!   bytes, at most [`per_ip`] connections per client IP.
 //! - [`crawl`] asks the configured relays to crawl a domain after updates.
 
 pub mod crawl;
 pub mod hub;
+pub mod per_ip;
+pub mod queue;
 pub mod sequencer;
 pub mod subscribe;
 

@@ -148,7 +148,8 @@ async fn sequencer(state: Weak<AppState>) {
 pub async fn catch_up(state: &AppState) -> Result<(), StorageError> {
     loop {
         let after = state.firehose.published.load(Ordering::Acquire);
-        let events = state.backend.read_events(after, 1_000).await?;
+        // No byte bound: these go into the broadcast ring, shared by all.
+        let events = state.backend.read_events(after, 1_000, usize::MAX).await?;
         let full = events.len() == 1_000;
         state.firehose.publish(events);
         if !full {

@@ -221,13 +221,46 @@ impl Subscriber {
 
     /// Connect with a tiny receive buffer (so that not reading soon blocks the server).
     pub async fn connect_small(node: &Node) -> Subscriber {
+        Subscriber::connect_small_from(node, None).await
+    }
+
+    /// [`Subscriber::connect_small`] with an optional cursor.
+    pub async fn connect_small_from(node: &Node, cursor: Option<i64>) -> Subscriber {
         let socket = tokio::net::TcpSocket::new_v4().expect("socket");
         socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");
         let stream = socket.connect(node.addr.parse().expect("addr")).await.expect("connect");
-        let url = format!("ws://{}/xrpc/com.atproto.sync.subscribeRepos", node.addr);
+        let url = match cursor {
+            Some(c) => format!("ws://{}/xrpc/com.atproto.sync.subscribeRepos?cursor={c}", node.addr),
+            None => format!("ws://{}/xrpc/com.atproto.sync.subscribeRepos", node.addr),
+        };
         let (ws, _) =
             tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(stream)).await.expect("WebSocket handshake");
         Subscriber { ws }
+    }
+
+    /// Connect live with extra request headers; on refusal the HTTP status
+    /// and the XRPC `error` name.
+    pub async fn try_connect(node: &Node, headers: &[(&str, &str)]) -> Result<Subscriber, (u16, String)> {
+        use tokio_tungstenite::tungstenite::Error;
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let url = format!("ws://{}/xrpc/com.atproto.sync.subscribeRepos", node.addr);
+        let mut request = url.into_client_request().expect("request");
+        for (name, value) in headers {
+            request.headers_mut().insert(
+                tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(name.as_bytes()).expect("header name"),
+                value.parse().expect("header value"),
+            );
+        }
+        match tokio_tungstenite::connect_async(request).await {
+            Ok((ws, _)) => Ok(Subscriber { ws }),
+            Err(Error::Http(response)) => {
+                let body: serde_json::Value =
+                    serde_json::from_slice(response.body().as_deref().unwrap_or_default()).unwrap_or_default();
+                let error = body.get("error").and_then(|e| e.as_str()).unwrap_or_default().to_owned();
+                Err((response.status().as_u16(), error))
+            }
+            Err(e) => panic!("WebSocket connect: {e}"),
+        }
     }
 
     /// The next frame, or `None` on close or after `wait` without one.

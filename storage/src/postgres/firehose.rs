@@ -154,13 +154,28 @@ impl EventLog for PostgresBackend {
         Ok(appended.into_iter().map(|(_, e)| e).collect())
     }
 
-    async fn read_events(&self, after: i64, limit: usize) -> Result<Vec<SequencedEvent>, StorageError> {
-        let rows: Vec<(i64, Vec<u8>)> =
-            sqlx::query_as("SELECT seq, frame FROM firehose_events WHERE seq > $1 ORDER BY seq LIMIT $2")
-                .bind(after)
-                .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-                .fetch_all(self.management_pool())
-                .await?;
+    async fn read_events(
+        &self,
+        after: i64,
+        limit: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<SequencedEvent>, StorageError> {
+        // The last `seq` of the page from the frame lengths (`octet_length`
+        // does not detoast), then the frames up to it.
+        let rows: Vec<(i64, Vec<u8>)> = sqlx::query_as(
+            "SELECT seq, frame FROM firehose_events WHERE seq > $1 AND seq <= ( \
+                SELECT coalesce(max(seq), 0) FROM ( \
+                    SELECT seq, sum(n) OVER (ORDER BY seq ROWS UNBOUNDED PRECEDING) - n AS before FROM ( \
+                        SELECT seq, octet_length(frame) AS n FROM firehose_events WHERE seq > $1 \
+                        ORDER BY seq LIMIT $2) AS sizes) AS running \
+                WHERE before < $3) \
+             ORDER BY seq",
+        )
+        .bind(after)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .bind(i64::try_from(max_bytes.max(1)).unwrap_or(i64::MAX))
+        .fetch_all(self.management_pool())
+        .await?;
         Ok(rows.into_iter().map(|(seq, frame)| SequencedEvent { seq, frame: frame.into() }).collect())
     }
 

@@ -106,12 +106,28 @@ impl EventLog for SqliteBackend {
         Ok(appended.into_iter().map(|(_, e)| e).collect())
     }
 
-    async fn read_events(&self, after: i64, limit: usize) -> Result<Vec<SequencedEvent>, StorageError> {
-        let rows = sqlx::query("SELECT seq, frame FROM firehose_events WHERE seq > ? ORDER BY seq LIMIT ?")
-            .bind(after)
-            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-            .fetch_all(&self.management.readers)
-            .await?;
+    async fn read_events(
+        &self,
+        after: i64,
+        limit: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<SequencedEvent>, StorageError> {
+        // The last `seq` of the page from the frame lengths (`length` of a
+        // blob does not read it), then the frames up to it.
+        let rows = sqlx::query(
+            "SELECT seq, frame FROM firehose_events WHERE seq > ? AND seq <= ( \
+                SELECT coalesce(max(seq), 0) FROM ( \
+                    SELECT seq, sum(n) OVER (ORDER BY seq ROWS UNBOUNDED PRECEDING) - n AS before FROM ( \
+                        SELECT seq, length(frame) AS n FROM firehose_events WHERE seq > ? ORDER BY seq LIMIT ?)) \
+                WHERE before < ?) \
+             ORDER BY seq",
+        )
+        .bind(after)
+        .bind(after)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .bind(i64::try_from(max_bytes.max(1)).unwrap_or(i64::MAX))
+        .fetch_all(&self.management.readers)
+        .await?;
         rows.iter()
             .map(|row| {
                 let frame: Vec<u8> = row.try_get(1)?;
