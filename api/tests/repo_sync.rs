@@ -188,6 +188,30 @@ async fn record_crud(pds: &TestPds) {
     let collections: Vec<&str> =
         described["collections"].as_array().expect("collections").iter().filter_map(Value::as_str).collect();
     assert_eq!(collections, ["app.bsky.actor.profile", "com.example.thing"]);
+
+    // Integer-like floats (`1.0`, `2e3`, `-0.0`) are the integers they
+    // equal, as in the atproto interop vectors (data-model-valid.json,
+    // "float, but integer-like") and in the reference PDS (JSON.parse cannot
+    // tell them apart); other floats are refused (failed_writes_write_nothing).
+    let raw = format!(
+        r#"{{"repo":"{did}","collection":"com.example.thing","rkey":"floaty","record":{{"$type":"com.example.thing","a":1.0,"b":2e3,"c":-0.0}}}}"#
+    );
+    let resp = pds
+        .http
+        .post(pds.xrpc("com.atproto.repo.createRecord"))
+        .header("content-type", "application/json")
+        .bearer_auth(ADMIN_KEY)
+        .body(raw)
+        .send()
+        .await
+        .expect("send");
+    let status = resp.status();
+    assert_eq!(status, StatusCode::OK, "{}", resp.text().await.unwrap_or_default());
+    let q = [("repo", did), ("collection", "com.example.thing"), ("rkey", "floaty")];
+    let (status, got) = get(pds, "com.atproto.repo.getRecord", &q).await;
+    assert_eq!(status, StatusCode::OK, "{got}");
+    assert_eq!(got["value"], json!({ "$type": "com.example.thing", "a": 1, "b": 2000, "c": 0 }));
+    assert!(got["value"]["a"].is_i64() && got["value"]["c"].is_i64(), "stored as integers: {got}");
 }
 
 async fn list_and_apply_writes(pds: &TestPds) {
