@@ -73,6 +73,42 @@ pub fn handle_in_domain(input: &str, domain: &DomainName) -> Result<Handle, Xrpc
     parse_handle(&full)
 }
 
+/// The hosted domain other than `domain` that owns `handle` (of an account
+/// of `domain`), if any. A handle belongs to the hosted domain that is its
+/// longest suffix, served or not: `x.sub.example.com` is `sub.example.com`'s
+/// when both it and `example.com` are hosted. Reads the recorded domains,
+/// not the cache, so a domain another node added a moment ago counts.
+pub async fn nearer_domain(
+    state: &AppState,
+    handle: &Handle,
+    domain: &DomainName,
+) -> Result<Option<DomainName>, XrpcError> {
+    let mut candidate = handle.as_str();
+    while candidate.len() > domain.as_str().len() {
+        if let Ok(name) = DomainName::parse(candidate)
+            && state.backend.get_tenant(&name).await.map_err(|e| internal(&e))?.is_some()
+        {
+            return Ok(Some(name));
+        }
+        match candidate.split_once('.') {
+            Some((_, parent)) => candidate = parent,
+            None => break,
+        }
+    }
+    Ok(None)
+}
+
+/// 400 `InvalidRequest` unless `handle` belongs to `domain` rather than to a
+/// nearer hosted domain (see [`nearer_domain`]).
+pub async fn check_handle_owner(state: &AppState, handle: &Handle, domain: &DomainName) -> Result<(), XrpcError> {
+    match nearer_domain(state, handle, domain).await? {
+        None => Ok(()),
+        Some(owner) => Err(XrpcError::invalid_request(format!(
+            "handle {handle} is under {owner}, a domain hosted on its own: only its accounts may use it"
+        ))),
+    }
+}
+
 /// A handle given by a client (trimmed and lowercased), checked for syntax
 /// and refused when its top-level domain is reserved (400 `InvalidRequest`).
 pub fn parse_handle(input: &str) -> Result<Handle, XrpcError> {
@@ -120,8 +156,11 @@ pub fn check_password_input(input: Option<&str>) -> Result<Option<&str>, XrpcErr
 /// [`handle_in_domain`] or [`parse_handle`]). Without a `password` one is
 /// generated and returned (it is not stored, only its argon2id hash).
 ///
-/// Errors: 404 `DomainNotFound`; 409 `HandleTaken` when the handle belongs
-/// to any account of the host; identity errors (PLC directory) as their own
+/// Errors: 404 `DomainNotFound`; 400 `InvalidRequest` when the handle falls
+/// under a nearer hosted domain ([`check_handle_owner`], checked again once
+/// the handle is claimed, so a racing `addDomain` of that domain and this
+/// cannot both succeed); 409 `HandleTaken` when the handle belongs to any
+/// account of the host; identity errors (PLC directory) as their own
 /// XRPC errors; 500 `InternalError` otherwise. On every error nothing of the
 /// account remains (a DID already published to the PLC directory stays
 /// there, unused).
@@ -145,6 +184,7 @@ pub async fn create_account(
         Ok(None) => {}
         Err(e) => return Err(internal(&e)),
     }
+    check_handle_owner(state, handle, domain).await?;
     let generated = match password {
         Some(_) => None,
         None => Some(generate_password().map_err(|e| internal(&e))?),
@@ -162,6 +202,12 @@ pub async fn create_account(
         Err(StorageError::HandleTaken(_)) => return Err(handle_taken(handle)),
         Err(StorageError::TenantNotFound(_)) => return Err(domain_not_found(domain.as_str())),
         Err(e) => return Err(internal(&e)),
+    }
+    // The claim is recorded: an addDomain of a nearer domain from now on sees
+    // it (and refuses); one recorded before it is seen here.
+    if let Err(e) = check_handle_owner(state, handle, domain).await {
+        unroute(state, &did).await;
+        return Err(e);
     }
     let new = NewAccount {
         did: did.clone(),

@@ -107,6 +107,10 @@ impl TenantBackend for AnyBackend {
         dispatch_backend!(self, b => b.resolve_handle(handle).await)
     }
 
+    async fn routed_handles_under(&self, domain: &DomainName, limit: usize) -> Result<Vec<Handle>, StorageError> {
+        dispatch_backend!(self, b => b.routed_handles_under(domain, limit).await)
+    }
+
     async fn set_routed_handle(&self, did: &Did, handle: &Handle) -> Result<(), StorageError> {
         dispatch_backend!(self, b => b.set_routed_handle(did, handle).await)
     }

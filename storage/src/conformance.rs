@@ -654,6 +654,37 @@ pub async fn routed_handles<B: TenantBackend>(backend: &B) {
     backend.remove_tenant(&b).await.expect("remove B");
 }
 
+/// The routed handles at or below a domain: the domain itself and names
+/// ending in `.<domain>`, not names that merely end in its text or sit
+/// above it; sorted, at most `limit`, gone once unrouted.
+pub async fn routed_handles_under<B: TenantBackend>(backend: &B) {
+    let parent = fresh_domain();
+    backend.create_tenant(&parent).await.expect("create the parent");
+    let sub = DomainName::parse(&format!("sub.{parent}")).expect("a subdomain");
+    let h = |s: String| Handle::parse(&s).expect("a valid handle");
+    let at = h(sub.to_string());
+    let (below, deeper) = (h(format!("b.{sub}")), h(format!("a.x.{sub}")));
+    let (glued, above, beside) = (h(format!("xsub.{parent}")), h(format!("c.{parent}")), fresh_handle());
+    let mut dids = Vec::new();
+    for handle in [&at, &below, &deeper, &glued, &above, &beside] {
+        let did = fresh_did();
+        backend.route_did(&did, &parent, handle).await.expect("route");
+        dids.push(did);
+    }
+    let under = |limit| backend.routed_handles_under(&sub, limit);
+    assert_eq!(under(10).await.expect("list"), vec![deeper.clone(), below.clone(), at.clone()]);
+    assert_eq!(under(2).await.expect("list"), vec![deeper.clone(), below.clone()], "the limit");
+    let all = backend.routed_handles_under(&parent, 10).await.expect("list");
+    assert_eq!(all.len(), 5, "the parent's own names: {all:?}");
+    let nothing = DomainName::parse(&format!("none.{parent}")).expect("a subdomain");
+    assert_eq!(backend.routed_handles_under(&nothing, 10).await.expect("list"), Vec::<Handle>::new());
+    backend.unroute_did(&dids[2]).await.expect("unroute");
+    backend.set_routed_handle(&dids[1], &h(format!("moved.{parent}"))).await.expect("move");
+    assert_eq!(under(10).await.expect("list"), vec![at.clone()], "unrouted and moved handles are gone");
+    backend.remove_tenant(&parent).await.expect("remove the parent");
+    assert_eq!(under(10).await.expect("list"), Vec::<Handle>::new(), "removed with the tenant");
+}
+
 /// Accounts created at once beside commits of other repos of the tenant:
 /// each lands with its repo, and of several creates racing for one handle
 /// exactly one wins.
@@ -723,6 +754,7 @@ pub async fn account_suite<B: TenantBackend>(backend: &B) {
     account_delete_removes_repo(backend).await;
     account_concurrent_creates(backend).await;
     routed_handles(backend).await;
+    routed_handles_under(backend).await;
 }
 
 /// Sessions, app passwords, invite codes and the registration setting

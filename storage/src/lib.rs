@@ -27,6 +27,7 @@ mod error;
 pub mod firehose;
 pub mod memory;
 pub mod postgres;
+pub mod private_fs;
 mod session;
 pub mod sqlite;
 mod stats;

@@ -115,6 +115,14 @@ pub trait TenantBackend: Send + Sync {
         handle: &Handle,
     ) -> impl Future<Output = Result<Option<(Did, DomainName)>, StorageError>> + Send;
 
+    /// Up to `limit` handles claimed on the host (see [`TenantBackend::route_did`])
+    /// that are `domain` itself or end in `.<domain>`, sorted.
+    fn routed_handles_under(
+        &self,
+        domain: &DomainName,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Handle>, StorageError>> + Send;
+
     /// Move the host-wide handle claim of routed `did` to `handle` (releasing
     /// its old one). [`StorageError::HandleTaken`] when another DID holds it,
     /// [`StorageError::AccountNotFound`] when `did` is not routed.

@@ -119,3 +119,29 @@ async fn hostile_staging_names_are_refused() {
     }
     assert_eq!(std::fs::read(&outside).expect("still there"), b"keep me");
 }
+
+/// Mode bits of a file or directory.
+#[cfg(unix)]
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::metadata(path).expect("metadata").permissions().mode() & 0o777
+}
+
+/// Blobs are private: every directory the store makes is 0700, every file 0600.
+#[cfg(unix)]
+#[tokio::test]
+async fn files_and_directories_are_private() {
+    let (_dir, store) = store();
+    let (tenant, did) = (fresh_domain(), fresh_did());
+    let staged = stage(&store, &tenant, body(&test_bytes(10, 2), 4), 100).await.expect("stage");
+    let temp_file = store.tmp_dir(&tenant).join(&staged.temp.name);
+    assert_eq!(mode(&temp_file), 0o600, "staged file");
+    let key = BlobKey { tenant: tenant.clone(), did: did.clone(), cid: staged.cid };
+    store.promote(&staged.temp, &key).await.expect("promote");
+    let tenant_dir = store.root().join(tenant.as_str());
+    let did_dir = tenant_dir.join(did.as_str());
+    assert_eq!(mode(&did_dir.join(staged.cid.to_string())), 0o600, "blob file");
+    for dir in [store.root().to_path_buf(), tenant_dir.clone(), tenant_dir.join("tmp"), did_dir] {
+        assert_eq!(mode(&dir), 0o700, "{}", dir.display());
+    }
+}

@@ -658,3 +658,54 @@ async fn session_suite() {
     conformance::session_suite(&backend).await;
     backend.close().await;
 }
+
+/// Mode bits of a file or directory.
+#[cfg(unix)]
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::metadata(path).expect("metadata").permissions().mode() & 0o777
+}
+
+/// The databases are private: the data and `tenants/` directories the
+/// backend makes are 0700 (a `tenants/` left 0755 by an older version is
+/// tightened), the management and tenant files and their `-wal` and `-shm`
+/// files 0600.
+#[cfg(unix)]
+#[tokio::test]
+async fn database_files_are_private() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = TempDir::new().expect("temp dir");
+    let data = dir.path().join("data");
+    let backend = open(&data).await;
+    let domain = fresh_domain();
+    backend.create_tenant(&domain).await.expect("create");
+    let store = backend.tenant_store(&domain).await.expect("store");
+    let (did, handle) = (fresh_did(), fresh_handle());
+    backend.route_did(&did, &domain, &handle).await.expect("route");
+    let key = Keypair::generate(Algorithm::K256);
+    let (genesis, _) = Repo::genesis(&did, &key, &TidClock::new());
+    store.create_account(&conformance::new_account(&did, &handle), &genesis).await.expect("create account");
+    assert_eq!((mode(&data), mode(&data.join(TENANTS_DIR))), (0o700, 0o700), "directories");
+    let management = data.join("primal_pds.sqlite");
+    let tenant = backend.tenant_path(&domain);
+    let mut files = Vec::new();
+    for db in [&management, &tenant] {
+        for suffix in ["", "-wal", "-shm"] {
+            let mut name = db.as_os_str().to_owned();
+            name.push(suffix);
+            files.push(std::path::PathBuf::from(name));
+        }
+    }
+    for file in &files {
+        assert!(file.is_file(), "{} missing (open databases in WAL mode have it)", file.display());
+        assert_eq!(mode(file), 0o600, "{}", file.display());
+    }
+    backend.close().await;
+
+    let older = dir.path().join("older");
+    std::fs::create_dir_all(older.join(TENANTS_DIR)).expect("create");
+    std::fs::set_permissions(older.join(TENANTS_DIR), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let backend = open(&older).await;
+    assert_eq!(mode(&older.join(TENANTS_DIR)), 0o700, "an existing tenants/ is tightened");
+    backend.close().await;
+}

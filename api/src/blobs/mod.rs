@@ -14,8 +14,8 @@ mod upload;
 use std::time::Duration;
 
 use primal_pds_engine::syntax::Did;
-use primal_pds_storage::DomainName;
 use primal_pds_storage::blob::{AnyBlobStore, BlobStore, BlobStoreError, FsBlobStore, S3BlobStore, S3Config};
+use primal_pds_storage::{DomainName, private_fs};
 
 use crate::config::{BlobConfig, BlobStoreConfig};
 
@@ -39,7 +39,9 @@ impl Blobs {
     pub fn open(config: &BlobConfig) -> Result<Blobs, BlobStoreError> {
         let store = match &config.store {
             BlobStoreConfig::Disk { dir } => {
-                std::fs::create_dir_all(dir)?;
+                // Private (0700), as everything the server keeps on disk.
+                private_fs::create_dir_all(dir)?;
+                private_fs::restrict_dir(dir)?;
                 AnyBlobStore::Fs(FsBlobStore::new(dir.clone()))
             }
             BlobStoreConfig::S3 { endpoint, region, bucket, prefix, access_key_id, secret_access_key } => {

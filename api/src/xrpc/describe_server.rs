@@ -1,8 +1,10 @@
 //! `com.atproto.server.describeServer`, per hosted domain: each domain is
 //! its own PDS host (`did:web:<domain>`, handles under `.<domain>`), chosen
-//! by the `Host` header. On a host that is not a hosted domain it describes
-//! the whole server: every active domain, and the DID of the configured
-//! service URL (or of the host asked).
+//! by the `Host` header. On a host that is not a hosted domain (e.g. the bare
+//! service address) it answers with the DID of the configured service URL
+//! (or of the host asked) and no user domains: the hosted domains are not
+//! listed to anyone who asks a foreign host (each domain's own host names
+//! its domain).
 
 use std::sync::Arc;
 
@@ -10,7 +12,7 @@ use poem::Request;
 use poem::web::Data;
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi, Tags};
-use primal_pds_storage::{TenantBackend, TenantStatus};
+use primal_pds_storage::TenantBackend;
 
 use crate::error::XrpcError;
 use crate::repo_access::storage_error;
@@ -89,12 +91,9 @@ impl DescribeServerApi {
                 invite_code_required,
             }));
         }
-        let domains = state.domains().await.map_err(storage_error)?;
-        let available_user_domains =
-            domains.values().filter(|t| t.status == TenantStatus::Active).map(|t| format!(".{}", t.domain)).collect();
         let service_host = state.config.service_url.as_deref().and_then(url_host).or(host);
         let did = format!("did:web:{}", service_host.unwrap_or_else(|| "localhost".to_string()));
-        Ok(Json(DescribeServerOutput { did, available_user_domains, invite_code_required }))
+        Ok(Json(DescribeServerOutput { did, available_user_domains: Vec::new(), invite_code_required }))
     }
 }
 

@@ -15,6 +15,7 @@ use primal_pds_engine::syntax::{AtIdentifier, Did, Handle};
 use primal_pds_storage::AccountStatus;
 
 use crate::error::XrpcError;
+use crate::repo_access::storage_error;
 use crate::state::AppState;
 use crate::xrpc::describe_server::request_host;
 use crate::xrpc::params;
@@ -34,10 +35,20 @@ pub struct ResolveHandleOutput {
     pub did: String,
 }
 
-/// The DID of a hosted handle whose account is active, or `None`.
+/// The DID of a hosted handle whose account is active, or `None`. Only the
+/// domain owning the handle answers: the served domain that is its longest
+/// suffix (an account of `example.com` holding `x.sub.example.com`, from
+/// before `sub.example.com` was hosted, does not resolve).
 async fn resolve_hosted_handle(state: &AppState, handle: &Handle) -> Result<Option<Did>, XrpcError> {
+    let Some(owner) = state.domain_for_host(handle.as_str()).await.map_err(storage_error)? else {
+        return Ok(None);
+    };
     match state.resolve_repo(&AtIdentifier::Handle(handle.clone())).await {
-        Ok(target) if target.account.status == AccountStatus::Active && &target.account.handle == handle => {
+        Ok(target)
+            if target.account.status == AccountStatus::Active
+                && &target.account.handle == handle
+                && target.domain == owner.domain =>
+        {
             Ok(Some(target.did))
         }
         Ok(_) => Ok(None),

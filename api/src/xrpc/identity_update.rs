@@ -1,5 +1,6 @@
 //! `com.atproto.identity` methods of an account's own session:
-//! updateHandle (within the account's domain) and
+//! updateHandle (within the account's domain, not under another hosted
+//! domain: see [`crate::accounts::nearer_domain`]) and
 //! getRecommendedDidCredentials.
 //!
 //! updateHandle claims the new handle host-wide first (so no other account
@@ -15,7 +16,7 @@ use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi, Tags};
 use primal_pds_storage::{AccountStore, AccountUpdate, StorageError, TenantBackend};
 
-use crate::accounts::handle_in_domain;
+use crate::accounts::{check_handle_owner, handle_in_domain};
 use crate::auth::session::{authenticate, authenticate_full};
 use crate::error::XrpcError;
 use crate::repo_access::storage_error;
@@ -50,6 +51,15 @@ pub struct RecommendedCredentials {
     pub services: serde_json::Value,
 }
 
+/// A 400 of the handle checks as updateHandle's `InvalidHandle` (other errors as they are).
+fn invalid_handle(e: XrpcError) -> XrpcError {
+    if e.status() == poem::http::StatusCode::BAD_REQUEST {
+        XrpcError::bad_request("InvalidHandle", e.body().message.clone())
+    } else {
+        e
+    }
+}
+
 /// The identity update API group.
 pub struct IdentityUpdateApi;
 
@@ -71,6 +81,7 @@ impl IdentityUpdateApi {
         if new == old {
             return Ok(());
         }
+        check_handle_owner(&state, &new, &session.domain).await.map_err(invalid_handle)?;
         let did = session.did.clone();
         let key = state.signing_key(&session.account)?.public_key();
         let endpoint = crate::identity::pds_endpoint(&state.config, &session.domain);
@@ -90,6 +101,12 @@ impl IdentityUpdateApi {
                     tracing::error!(%did, error = %e, "could not give back the old handle claim");
                 }
             };
+            // Again now that the claim is recorded: of this and a racing
+            // addDomain of a nearer domain, one sees the other.
+            if let Err(e) = check_handle_owner(&state, &new, &session.domain).await {
+                undo_route().await;
+                return Err(invalid_handle(e));
+            }
             if let Err(e) = state.identity.update_handle(&did, &new, &key, &endpoint).await {
                 undo_route().await;
                 return Err(XrpcError::from(e));

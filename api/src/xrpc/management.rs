@@ -177,9 +177,12 @@ impl ManagementApi {
     ///
     /// Creates its tenant database and its owner account (handle = the
     /// domain, role `owner`) and rewrites the Traefik file. The owner's
-    /// generated password is returned this once. Errors: 400 InvalidRequest,
-    /// 409 DomainExists, 409 HandleTaken (the domain is already an account's
-    /// handle), 500 InternalError (nothing is left behind).
+    /// generated password is returned this once. A subdomain of a hosted
+    /// domain is refused while accounts of the host have handles at or below
+    /// it (change or delete them first): they would be the new domain's.
+    /// Errors: 400 InvalidRequest (also when the domain or a name under it
+    /// is already an account's handle), 409 DomainExists, 500
+    /// InternalError (nothing is left behind).
     #[oai(path = "/host.primal.pds.addDomain", method = "post", tag = "ManagementTags::Management")]
     async fn add_domain(
         &self,
@@ -289,10 +292,11 @@ impl ManagementApi {
     /// Create an account
     ///
     /// `handle` is a bare name (gets `.<domain>`) or a full handle ending in
-    /// `.<domain>`; `role` is `user` (default) or `admin`. A password is
-    /// generated and returned (`password`) when none is given. Errors: 400
-    /// InvalidRequest, 404 DomainNotFound, 409 HandleTaken (the handle
-    /// belongs to any account of this host).
+    /// `.<domain>`, not under another hosted domain (`x.sub.example.com` is
+    /// `sub.example.com`'s when that is hosted); `role` is `user` (default)
+    /// or `admin`. A password is generated and returned (`password`) when
+    /// none is given. Errors: 400 InvalidRequest, 404 DomainNotFound, 409
+    /// HandleTaken (the handle belongs to any account of this host).
     #[oai(path = "/host.primal.pds.createAccount", method = "post", tag = "ManagementTags::Management")]
     async fn create_account(
         &self,
@@ -514,6 +518,7 @@ async fn add_domain_flow(
     };
     state.invalidate_domains();
     let finished = async {
+        refuse_claimed_handles(&state, &domain).await?;
         let (owner, password) =
             accounts::create_account(&state, &domain, &owner_handle, None, None, AccountRole::Owner).await?;
         let password = password.ok_or_else(|| internal(&"no password was generated for the owner"))?;
@@ -541,6 +546,26 @@ async fn add_domain_flow(
             Err(err)
         }
     }
+}
+
+/// Most handles named in the error of [`refuse_claimed_handles`].
+const CLAIMED_HANDLES_SHOWN: usize = 5;
+
+/// 400 `InvalidRequest` when accounts of the host hold handles at or below
+/// `domain` (accounts of a parent domain): they would fall under the new
+/// domain. Called once the domain is recorded, so an account creation racing
+/// with it either is seen here or sees the domain (see
+/// [`accounts::create_account`]).
+async fn refuse_claimed_handles(state: &AppState, domain: &DomainName) -> Result<(), XrpcError> {
+    let claimed = state.backend.routed_handles_under(domain, CLAIMED_HANDLES_SHOWN).await.map_err(|e| internal(&e))?;
+    if claimed.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<&str> = claimed.iter().map(Handle::as_str).collect();
+    Err(XrpcError::invalid_request(format!(
+        "accounts already have handles at or below {domain} (e.g. {}): change or delete them first",
+        names.join(", ")
+    )))
 }
 
 /// updateDomain: the status, then the Traefik file; if the file cannot be

@@ -308,6 +308,8 @@ impl SignupApi {
                     }
                     return Err(match e.body().error.as_str() {
                         "HandleTaken" => XrpcError::bad_request("HandleNotAvailable", e.body().message.clone()),
+                        // The handle falls under another hosted domain.
+                        "InvalidRequest" => XrpcError::bad_request("InvalidHandle", e.body().message.clone()),
                         "InternalError" => XrpcError::new(e.status(), INTERNAL, e.body().message.clone()),
                         _ => e,
                     });

@@ -5,9 +5,10 @@
 //! status errors of [`crate::repo_access`].
 //!
 //! listRepos lists the repos of the hosted domain serving the `Host`
-//! header (each hosted domain is its own PDS host behind Traefik); when the
-//! host is not a hosted domain (e.g. the bare service address), it lists
-//! the repos of every active domain, domain by domain.
+//! header (each hosted domain is its own PDS host behind Traefik, and the
+//! host relays are asked to crawl); on a host that is not a hosted domain
+//! (e.g. the bare service address) the list is empty, so no one enumerates
+//! every domain's accounts from there.
 
 use std::sync::Arc;
 
@@ -24,7 +25,7 @@ use primal_pds_engine::mst::{self, LoadError, NodeStore};
 use primal_pds_engine::repo::{Repo, RepoError, export_car, export_diff_car};
 use primal_pds_engine::store::{Blockstore, RootStore};
 use primal_pds_engine::syntax::{Did, Handle, Tid};
-use primal_pds_storage::{AccountStore, AnyStore, DomainName, TenantBackend, TenantStatus};
+use primal_pds_storage::{AccountStore, AnyStore, DomainName, TenantBackend};
 
 use crate::error::XrpcError;
 use crate::repo_access::{INTERNAL, repo_error, repo_not_found, storage_error, wire_status};
@@ -279,8 +280,9 @@ impl SyncApi {
         Ok(car(Body::from_vec(out)))
     }
 
-    /// Every repo hosted here: DID, head, rev and status (see the module
-    /// docs for which domains). Does not require auth.
+    /// Every repo of the domain named by the `Host` header: DID, head, rev
+    /// and status (none on a host that is not a hosted domain). Does not
+    /// require auth.
     #[oai(path = "/xrpc/com.atproto.sync.listRepos", method = "get")]
     async fn list_repos(
         &self,
@@ -296,17 +298,8 @@ impl SyncApi {
             Some(host) => state.domain_for_host(host).await.map_err(storage_error)?,
             None => None,
         };
-        let domains: Vec<DomainName> = match served {
-            Some(tenant) => vec![tenant.domain],
-            None => state
-                .domains()
-                .await
-                .map_err(storage_error)?
-                .values()
-                .filter(|t| t.status == TenantStatus::Active)
-                .map(|t| t.domain.clone())
-                .collect(),
-        };
+        // Only the Host's own domain: none on a host that is not one.
+        let domains: Vec<DomainName> = served.map(|tenant| tenant.domain).into_iter().collect();
         let mut repos = Vec::new();
         let mut last: Option<(DomainName, String)> = None;
         for domain in domains {

@@ -7,6 +7,9 @@
 //! across a crash. The staging area sits inside the tenant's directory, on
 //! the same file system, so the rename never copies.
 //!
+//! Directories are created with mode 0700 and files with 0600 (see
+//! [`crate::private_fs`]).
+//!
 //! Every path segment comes from a validated type: domains are DNS names,
 //! DIDs hold no `/` (see [`did_segment`]), CIDs are base32, staging names are
 //! checked hex. Nothing a client sends can name a path outside the root.
@@ -20,12 +23,12 @@ use std::time::{Duration, SystemTime};
 use bytes::BytesMut;
 use futures::StreamExt;
 use primal_pds_engine::syntax::Did;
-use tokio::fs::{self, File, OpenOptions};
+use tokio::fs::{self, File};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
 use super::keys::{check_temp_name, did_segment, new_temp_name};
 use super::{BlobKey, BlobRead, BlobStore, BlobStoreError, ByteStream, TempBlob};
-use crate::DomainName;
+use crate::{DomainName, private_fs};
 
 /// Size of the chunks a blob is read in.
 const READ_CHUNK: usize = 64 * 1024;
@@ -152,10 +155,10 @@ fn read_stream<R: AsyncRead + Unpin + Send + 'static>(reader: R) -> ByteStream {
 impl BlobStore for FsBlobStore {
     async fn put_temp(&self, tenant: &DomainName, data: ByteStream) -> Result<TempBlob, BlobStoreError> {
         let dir = self.tmp_dir(tenant);
-        fs::create_dir_all(&dir).await?;
+        private_fs::create_dir_all_async(&dir).await?;
         let name = new_temp_name()?;
         let path = dir.join(&name);
-        let mut file = OpenOptions::new().write(true).create_new(true).open(&path).await?;
+        let mut file = private_fs::file_options_async().create_new(true).open(&path).await?;
         let guard = PartialFile { path: Some(path) };
         let written = write_all(&mut file, data).await;
         drop(file);
@@ -169,7 +172,7 @@ impl BlobStore for FsBlobStore {
         let dir = self.account_dir(&key.tenant, &key.did);
         let new_dir = !fs::try_exists(&dir).await?;
         if new_dir {
-            fs::create_dir_all(&dir).await?;
+            private_fs::create_dir_all_async(&dir).await?;
         }
         fs::rename(&from, dir.join(key.cid.to_string())).await?;
         sync_dir(&dir).await?;

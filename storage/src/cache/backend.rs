@@ -79,6 +79,10 @@ impl<B: TenantBackend> TenantBackend for CachedBackend<B> {
         self.inner.resolve_handle(handle).await
     }
 
+    async fn routed_handles_under(&self, domain: &DomainName, limit: usize) -> Result<Vec<Handle>, StorageError> {
+        self.inner.routed_handles_under(domain, limit).await
+    }
+
     async fn set_routed_handle(&self, did: &Did, handle: &Handle) -> Result<(), StorageError> {
         self.inner.set_routed_handle(did, handle).await
     }

@@ -150,6 +150,13 @@ impl TenantBackend for MemoryBackend {
         Ok(state.handles.get(handle).and_then(|did| state.routes.get(did).map(|r| (did.clone(), r.domain.clone()))))
     }
 
+    async fn routed_handles_under(&self, domain: &DomainName, limit: usize) -> Result<Vec<Handle>, StorageError> {
+        let suffix = format!(".{domain}");
+        let state = self.lock();
+        let under = state.handles.keys().filter(|h| h.as_str() == domain.as_str() || h.as_str().ends_with(&suffix));
+        Ok(under.take(limit).cloned().collect())
+    }
+
     async fn set_routed_handle(&self, did: &Did, handle: &Handle) -> Result<(), StorageError> {
         let mut state = self.lock();
         let Some(old) = state.routes.get(did).map(|route| route.handle.clone()) else {

@@ -367,6 +367,10 @@ impl TenantBackend for PostgresBackend {
         management::resolve_handle(&self.management, handle).await
     }
 
+    async fn routed_handles_under(&self, domain: &DomainName, limit: usize) -> Result<Vec<Handle>, StorageError> {
+        management::routed_handles_under(&self.management, domain, limit).await
+    }
+
     async fn set_routed_handle(&self, did: &Did, handle: &Handle) -> Result<(), StorageError> {
         management::set_routed_handle(&self.management, did, handle).await
     }

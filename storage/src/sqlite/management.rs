@@ -181,6 +181,33 @@ pub(crate) async fn resolve_handle(
     Ok(Some((did, DomainName::parse(&domain)?)))
 }
 
+/// Up to `limit` routed handles that are `domain` or end in `.<domain>`, sorted.
+pub(crate) async fn routed_handles_under(
+    pools: &DbPools,
+    domain: &DomainName,
+    limit: usize,
+) -> Result<Vec<Handle>, StorageError> {
+    let rows: Vec<String> = sqlx::query_scalar(
+        "SELECT handle FROM did_routing WHERE handle = ?1 OR substr(handle, -length(?2)) = ?2 \
+         ORDER BY handle LIMIT ?3",
+    )
+    .bind(domain.as_str())
+    .bind(format!(".{domain}"))
+    .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+    .fetch_all(&pools.readers)
+    .await?;
+    rows.iter().map(|h| routed_handle(h)).collect()
+}
+
+/// A handle read from `did_routing`.
+fn routed_handle(handle: &str) -> Result<Handle, StorageError> {
+    Handle::parse(handle).map_err(|e| {
+        StorageError::Database(sqlx::Error::Decode(
+            format!("did_routing holds an invalid handle {handle:?}: {e}").into(),
+        ))
+    })
+}
+
 /// Move the handle of routed `did`: [`StorageError::HandleTaken`] if another
 /// DID holds it, [`StorageError::AccountNotFound`] if `did` is not routed.
 pub(crate) async fn set_routed_handle(pools: &DbPools, did: &Did, handle: &Handle) -> Result<(), StorageError> {

@@ -93,7 +93,7 @@ use sqlx::migrate::Migrator;
 use self::connect::{ConnectSettings, DbPools};
 use self::contention::Contention;
 use self::pools::TenantPools;
-use crate::{DomainName, StorageError, TenantBackend, TenantInfo, TenantStatus};
+use crate::{DomainName, StorageError, TenantBackend, TenantInfo, TenantStatus, private_fs};
 
 pub use self::tenant_store::SqliteStore;
 
@@ -198,10 +198,16 @@ impl SqliteBackend {
         }
         let data_dir = config.data_dir.clone();
         let tenants_dir = data_dir.join(TENANTS_DIR);
-        let dir = tenants_dir.clone();
-        blocking(move || std::fs::create_dir_all(&dir)).await?;
+        let (dir, management_path) = (tenants_dir.clone(), data_dir.join(MANAGEMENT_FILE));
+        let file = management_path.clone();
+        blocking(move || {
+            private_fs::create_dir_all(&dir)?;
+            private_fs::restrict_dir(&dir)?;
+            create_private_file(&file)
+        })
+        .await?;
         let settings = config.settings();
-        let management = DbPools::open(&data_dir.join(MANAGEMENT_FILE), true, &settings).await?;
+        let management = DbPools::open(&management_path, true, &settings).await?;
         if let Err(e) = management_migrator().run(&management.writer).await {
             management.close().await;
             return Err(e.into());
@@ -267,11 +273,21 @@ fn sync_dir(path: &Path) -> io::Result<()> {
     }
 }
 
-/// Create an empty tenant file, refusing to reuse one that is there.
+/// Create `path` empty with mode 0600 unless it exists: SQLite then opens
+/// it as a new database and creates its `-wal` and `-shm` files with the
+/// same mode.
+fn create_private_file(path: &Path) -> io::Result<()> {
+    match private_fs::file_options().create_new(true).open(path) {
+        Err(e) if e.kind() != io::ErrorKind::AlreadyExists => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// Create an empty tenant file (mode 0600), refusing to reuse one that is there.
 /// Side files of a database that no longer exists are stale: removed, so
 /// SQLite cannot replay an old WAL into the new file.
 fn create_tenant_file(path: &Path) -> io::Result<()> {
-    match std::fs::OpenOptions::new().write(true).create_new(true).open(path) {
+    match private_fs::file_options().create_new(true).open(path) {
         Ok(_) => {}
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
             return Err(io::Error::new(
@@ -379,6 +395,10 @@ impl TenantBackend for SqliteBackend {
 
     async fn resolve_handle(&self, handle: &Handle) -> Result<Option<(Did, DomainName)>, StorageError> {
         management::resolve_handle(&self.management, handle).await
+    }
+
+    async fn routed_handles_under(&self, domain: &DomainName, limit: usize) -> Result<Vec<Handle>, StorageError> {
+        management::routed_handles_under(&self.management, domain, limit).await
     }
 
     async fn set_routed_handle(&self, did: &Did, handle: &Handle) -> Result<(), StorageError> {
