@@ -231,6 +231,26 @@ fn record_key_types() {
 }
 
 #[test]
+fn dangling_references_are_listed() {
+    let catalog = catalog();
+    let post = Nsid::parse("com.example.post").expect("nsid");
+    let listed: Vec<String> =
+        catalog.dangling_references().iter().map(|(from, to)| format!("{from} -> {to}")).collect();
+    assert_eq!(listed, ["com.example.post -> com.example.absent#thing"]);
+    assert!(catalog.dangling_references().iter().all(|(from, _)| **from == post));
+    // A reference to another document's token or endpoint leads to no data either.
+    let endpoint = json!({ "lexicon": 1, "id": "com.example.get", "defs": {
+        "main": { "type": "query" }, "flag": { "type": "token" } } });
+    let user = json!({ "lexicon": 1, "id": "com.example.user", "defs": { "main": { "type": "object", "properties": {
+        "a": { "type": "ref", "ref": "com.example.get#flag" },
+        "b": { "type": "union", "refs": ["com.example.get"] },
+        "c": { "type": "array", "items": { "type": "ref", "ref": "com.example.get#flag" } } } } } });
+    let catalog = Catalog::from_documents([endpoint, user]).expect("catalog");
+    let listed: Vec<String> = catalog.dangling_references().iter().map(|(_, to)| to.to_string()).collect();
+    assert_eq!(listed, ["com.example.get#flag", "com.example.get"]);
+}
+
+#[test]
 fn catalog_refuses_duplicates_and_bad_documents() {
     let doc = json!({ "lexicon": 1, "id": "com.example.a", "defs": { "x": { "type": "string" } } });
     assert!(matches!(Catalog::from_documents([doc.clone(), doc]), Err(LexiconError::DuplicateSchema(_))));

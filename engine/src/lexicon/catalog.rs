@@ -6,7 +6,7 @@ use ipld_core::ipld::Ipld;
 use serde_json::Value;
 
 use super::error::LexiconError;
-use super::schema::{Def, LexiconDoc, RefTarget};
+use super::schema::{Def, LexiconDoc, RefTarget, TypeDef};
 use super::validate::{Validation, validate_record};
 use crate::syntax::{Nsid, RecordKey};
 
@@ -49,6 +49,30 @@ impl Catalog {
     /// The definition a reference points at, if the catalog has it.
     pub fn resolve(&self, target: &RefTarget) -> Option<&Def> {
         self.docs.get(&target.nsid)?.defs.get(&target.name)
+    }
+
+    /// Every reference of the catalog's documents that does not lead to data: its target is
+    /// missing, or is not a data type (a token, an XRPC endpoint, a permission set). Each as
+    /// (referring document, target), sorted.
+    ///
+    /// Validation accepts a value at a reference to a missing definition unchecked (see the
+    /// [`lexicon`](super) module documentation), so a catalog meant to cover its own schemas
+    /// should have none.
+    pub fn dangling_references(&self) -> Vec<(&Nsid, &RefTarget)> {
+        let leads_to_data = |target: &RefTarget| match self.resolve(target) {
+            Some(Def::Type(TypeDef::Token)) | None => false,
+            Some(Def::Type(_) | Def::Record(_)) => true,
+            Some(_) => false,
+        };
+        let mut dangling: Vec<(&Nsid, &RefTarget)> = self
+            .docs
+            .values()
+            .flat_map(|doc| doc.defs.values().flat_map(Def::references).map(move |target| (&doc.id, target)))
+            .filter(|(_, target)| !leads_to_data(target))
+            .collect();
+        dangling.sort();
+        dangling.dedup();
+        dangling
     }
 
     /// How many documents the catalog holds.

@@ -33,9 +33,11 @@
 //!   union validates it when the catalog knows its definition and accepts it otherwise;
 //! - `unknown`: any map that is not a blob;
 //! - `ref`: validated against the target. **A target the catalog does not have is accepted** (the
-//!   value was already checked as data): the server's catalog holds only part of the world's
-//!   schemas, and refusing a post because, say, `app.bsky.richtext.facet` is missing would be
-//!   wrong. A reference to a `record` definition also needs the matching `$type`.
+//!   value was already checked as data): a catalog holds only part of the world's schemas, and
+//!   refusing a record because a schema it references is missing would be wrong.
+//!   [`Catalog::dangling_references`] lists such references, so a catalog meant to be complete
+//!   (the server's embedded one) can be checked to have none. A reference to a `record`
+//!   definition also needs the matching `$type`.
 
 mod catalog;
 mod error;

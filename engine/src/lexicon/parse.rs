@@ -365,27 +365,8 @@ fn parse_union(fields: &Fields, base: &Nsid) -> Parsed<UnionDef> {
 /// Every reference within the document (`#name`, or the document's own NSID) must name one of its
 /// definitions that can be referenced: not a primary type other than `record`, not a token.
 fn check_local_refs(doc: &LexiconDoc) -> Parsed<()> {
-    let mut targets = Vec::new();
-    for def in doc.defs.values() {
-        match def {
-            Def::Record(record) => collect_object_refs(&record.record, &mut targets),
-            Def::Query(xrpc) | Def::Procedure(xrpc) => {
-                for body in [&xrpc.input, &xrpc.output].into_iter().flatten() {
-                    if let Some(schema) = &body.schema {
-                        collect_refs(schema, &mut targets);
-                    }
-                }
-            }
-            Def::Subscription(subscription) => {
-                if let Some(message) = &subscription.message {
-                    targets.extend(message.refs.iter());
-                }
-            }
-            Def::PermissionSet(_) => {}
-            Def::Type(def) => collect_refs(def, &mut targets),
-        }
-    }
-    for target in targets.into_iter().filter(|t| t.nsid == doc.id) {
+    let targets = doc.defs.values().flat_map(Def::references);
+    for target in targets.filter(|t| t.nsid == doc.id) {
         match doc.defs.get(&target.name) {
             Some(Def::Type(TypeDef::Token)) => {
                 return Err(Located::new(format!("reference to {target}, a token")).in_key("defs"));
@@ -396,20 +377,6 @@ fn check_local_refs(doc: &LexiconDoc) -> Parsed<()> {
         }
     }
     Ok(())
-}
-
-fn collect_refs<'a>(def: &'a TypeDef, out: &mut Vec<&'a RefTarget>) {
-    match def {
-        TypeDef::Ref(target) => out.push(target),
-        TypeDef::Union(union) => out.extend(union.refs.iter()),
-        TypeDef::Array(array) => collect_refs(&array.items, out),
-        TypeDef::Object(object) => collect_object_refs(object, out),
-        _ => {}
-    }
-}
-
-fn collect_object_refs<'a>(object: &'a ObjectDef, out: &mut Vec<&'a RefTarget>) {
-    object.properties.values().for_each(|property| collect_refs(property, out));
 }
 
 /// The fields of a JSON object in a schema, with typed accessors whose errors name the field.

@@ -37,6 +37,47 @@ pub enum Def {
     Type(TypeDef),
 }
 
+impl Def {
+    /// Every reference the definition makes, made absolute: `ref` targets and union variants at
+    /// any depth (records, type definitions, XRPC bodies, subscription messages; parameters and
+    /// permission sets hold none).
+    pub fn references(&self) -> Vec<&RefTarget> {
+        let mut out = Vec::new();
+        match self {
+            Def::Record(record) => collect_object_refs(&record.record, &mut out),
+            Def::Query(xrpc) | Def::Procedure(xrpc) => {
+                for body in [&xrpc.input, &xrpc.output].into_iter().flatten() {
+                    if let Some(schema) = &body.schema {
+                        collect_refs(schema, &mut out);
+                    }
+                }
+            }
+            Def::Subscription(subscription) => {
+                if let Some(message) = &subscription.message {
+                    out.extend(message.refs.iter());
+                }
+            }
+            Def::PermissionSet(_) => {}
+            Def::Type(def) => collect_refs(def, &mut out),
+        }
+        out
+    }
+}
+
+fn collect_refs<'a>(def: &'a TypeDef, out: &mut Vec<&'a RefTarget>) {
+    match def {
+        TypeDef::Ref(target) => out.push(target),
+        TypeDef::Union(union) => out.extend(union.refs.iter()),
+        TypeDef::Array(array) => collect_refs(&array.items, out),
+        TypeDef::Object(object) => collect_object_refs(object, out),
+        _ => {}
+    }
+}
+
+fn collect_object_refs<'a>(object: &'a ObjectDef, out: &mut Vec<&'a RefTarget>) {
+    object.properties.values().for_each(|property| collect_refs(property, out));
+}
+
 /// A `record` definition.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RecordDef {
