@@ -454,7 +454,7 @@ async fn stream_post(
     addr: SocketAddr,
     path: &str,
     headers: &str,
-    prefix: &str,
+    prefix: String,
     fill: u64,
     suffix: &str,
     limit: Duration,
@@ -575,7 +575,7 @@ async fn huge_bodies(t: &Target, probes: &reqwest::Client) -> Vec<Row> {
     let limit = Duration::from_secs(120);
     let signup = |i: usize, size: u64| {
         let prefix = format!("{{\"handle\":\"hostile{i}.test\",\"password\":\"");
-        stream_post(t.addr, "/xrpc/com.atproto.server.createAccount", "", &prefix, size, "\"}", limit)
+        stream_post(t.addr, "/xrpc/com.atproto.server.createAccount", "", prefix, size, "\"}", limit)
     };
 
     let m = Monitor::start("1a createAccount 300 MB", t, probes);
