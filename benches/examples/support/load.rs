@@ -53,7 +53,16 @@ impl LoadServer {
     /// and wait (30 s at most) until `/xrpc/_health` answers.
     pub async fn start(http: &reqwest::Client, env: &[(&str, String)]) -> Result<LoadServer, Error> {
         let server = std::env::var("PRIMAL_PDS_LOAD_SERVER").unwrap_or_else(|_| "target/release/primal-pds".into());
-        let server: PathBuf = std::fs::canonicalize(&server).map_err(|e| format!("server binary {server}: {e}"))?;
+        LoadServer::start_binary(http, &server, env).await
+    }
+
+    /// Like [`start`](LoadServer::start), with the binary at `server`.
+    pub async fn start_binary(
+        http: &reqwest::Client,
+        server: &str,
+        env: &[(&str, String)],
+    ) -> Result<LoadServer, Error> {
+        let server: PathBuf = std::fs::canonicalize(server).map_err(|e| format!("server binary {server}: {e}"))?;
         let data = tempfile::tempdir()?;
         let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let admin = format!("load-{}", std::process::id());
