@@ -1,14 +1,17 @@
 //! Assembling the HTTP application: the OpenAPI service (every XRPC
-//! endpoint), the docs, and the XRPC error shaping around everything.
+//! endpoint), the docs, and around everything the request log, the XRPC
+//! error shaping, the rate limits and the request guard (credentials and
+//! body caps before any body is read).
 
 use std::sync::Arc;
 
-use poem::middleware::Tracing;
 use poem::{Endpoint, EndpointExt, IntoResponse, Route};
 use poem_openapi::{OpenApi, OpenApiService};
 
 use crate::auth::rate_limit::rate_limit_layer;
 use crate::error::to_xrpc_response;
+use crate::request_guard::guard_request;
+use crate::request_log::log_request;
 use crate::state::AppState;
 use crate::xrpc::blobs::BlobApi;
 use crate::xrpc::describe_server::DescribeServerApi;
@@ -51,7 +54,11 @@ pub fn openapi_json() -> String {
     openapi_service().spec()
 }
 
-/// The whole application over `state`.
+/// The whole application over `state`. From the outside in: the request
+/// log (secret query parameters redacted), the XRPC error shaping, the
+/// state, the request guard ([`crate::request_guard`]: credentials and body
+/// size are checked there, before anything reads a body, the rate limits'
+/// look at createSession's included), the rate limits, the endpoints.
 pub fn build_app(state: Arc<AppState>) -> impl Endpoint {
     let service = openapi_service();
     let docs = service.swagger_ui();
@@ -70,6 +77,13 @@ pub fn build_app(state: Arc<AppState>) -> impl Endpoint {
                 None => ep.call(req).await.map(IntoResponse::into_response),
             }
         })
+        .around({
+            let state = Arc::clone(&state);
+            move |ep, req| {
+                let state = Arc::clone(&state);
+                async move { guard_request(&ep, req, &state).await }
+            }
+        })
         .data(state)
         .around(|ep, req| async move {
             let path = req.uri().path().to_string();
@@ -78,5 +92,5 @@ pub fn build_app(state: Arc<AppState>) -> impl Endpoint {
                 Err(err) => Ok(to_xrpc_response(err, &path)),
             }
         })
-        .with(Tracing)
+        .around(|ep, req| async move { log_request(&ep, req).await })
 }

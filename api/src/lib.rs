@@ -24,6 +24,8 @@ pub mod record_input;
 pub mod repo_access;
 pub mod repo_cache;
 pub mod repo_locks;
+pub mod request_guard;
+pub mod request_log;
 pub mod secret;
 pub mod server;
 pub mod state;

@@ -23,7 +23,6 @@ use crate::error::XrpcError;
 use crate::record_input::record_from_json;
 use crate::repo_access::{INTERNAL, RepoTarget, WriteError, require_repo_write};
 use crate::state::AppState;
-use crate::xrpc::body_limit::{batch_body_limit, record_body_limit};
 use crate::xrpc::params;
 
 /// Tags of this group.
@@ -340,7 +339,7 @@ pub struct RepoApi;
 #[OpenApi(tag = "RepoTags::Repo")]
 impl RepoApi {
     /// Create a single new record. Requires auth (the repo owner's session, or the admin key).
-    #[oai(path = "/xrpc/com.atproto.repo.createRecord", method = "post", transform = "record_body_limit")]
+    #[oai(path = "/xrpc/com.atproto.repo.createRecord", method = "post")]
     async fn create_record(
         &self,
         state: Data<&Arc<AppState>>,
@@ -365,7 +364,7 @@ impl RepoApi {
     }
 
     /// Write a record, creating or updating it as needed. Requires auth.
-    #[oai(path = "/xrpc/com.atproto.repo.putRecord", method = "post", transform = "record_body_limit")]
+    #[oai(path = "/xrpc/com.atproto.repo.putRecord", method = "post")]
     async fn put_record(
         &self,
         state: Data<&Arc<AppState>>,
@@ -417,7 +416,7 @@ impl RepoApi {
     }
 
     /// Delete a record, or ensure it does not exist. Requires auth.
-    #[oai(path = "/xrpc/com.atproto.repo.deleteRecord", method = "post", transform = "record_body_limit")]
+    #[oai(path = "/xrpc/com.atproto.repo.deleteRecord", method = "post")]
     async fn delete_record(
         &self,
         state: Data<&Arc<AppState>>,
@@ -463,7 +462,7 @@ impl RepoApi {
     }
 
     /// Apply a batch of creates, updates and deletes as one commit (at most 200). Requires auth.
-    #[oai(path = "/xrpc/com.atproto.repo.applyWrites", method = "post", transform = "batch_body_limit")]
+    #[oai(path = "/xrpc/com.atproto.repo.applyWrites", method = "post")]
     async fn apply_writes(
         &self,
         state: Data<&Arc<AppState>>,

@@ -31,7 +31,6 @@ use crate::error::XrpcError;
 use crate::passwords::{hash_password, verify_password};
 use crate::repo_access::{INTERNAL, storage_error, wire_status};
 use crate::state::AppState;
-use crate::xrpc::body_limit::session_body_limit;
 use crate::xrpc::describe_server::request_host;
 
 /// Tags of this group.
@@ -389,7 +388,7 @@ fn session_view(session: &AuthSession) -> GetSessionOutput {
 #[OpenApi(tag = "SessionTags::Server")]
 impl SessionApi {
     /// Log in with a handle, DID or e-mail address and the account password or an app password.
-    #[oai(path = "/xrpc/com.atproto.server.createSession", method = "post", transform = "session_body_limit")]
+    #[oai(path = "/xrpc/com.atproto.server.createSession", method = "post")]
     async fn create_session(
         &self,
         state: Data<&Arc<AppState>>,
