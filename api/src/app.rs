@@ -56,9 +56,10 @@ pub fn openapi_json() -> String {
 
 /// The whole application over `state`. From the outside in: the request
 /// log (secret query parameters redacted), the XRPC error shaping, the
-/// state, the request guard ([`crate::request_guard`]: credentials and body
-/// size are checked there, before anything reads a body, the rate limits'
-/// look at createSession's included), the rate limits, the endpoints.
+/// state, the rate limits (which read no body, so every request counts
+/// against its client's global limit, refused ones included), the request
+/// guard ([`crate::request_guard`]: credentials and body size are checked
+/// there, before anything reads a body), the endpoints.
 pub fn build_app(state: Arc<AppState>) -> impl Endpoint {
     let service = openapi_service();
     let docs = service.swagger_ui();
@@ -70,18 +71,18 @@ pub fn build_app(state: Arc<AppState>) -> impl Endpoint {
         .nest("/docs", docs)
         .nest("/redoc", redoc)
         .nest("/", service)
-        .around(|ep, req| async move {
-            let state = req.data::<Arc<AppState>>().cloned();
-            match state {
-                Some(state) => rate_limit_layer(&ep, req, &state).await,
-                None => ep.call(req).await.map(IntoResponse::into_response),
-            }
-        })
         .around({
             let state = Arc::clone(&state);
             move |ep, req| {
                 let state = Arc::clone(&state);
                 async move { guard_request(&ep, req, &state).await }
+            }
+        })
+        .around(|ep, req| async move {
+            let state = req.data::<Arc<AppState>>().cloned();
+            match state {
+                Some(state) => rate_limit_layer(&ep, req, &state).await,
+                None => ep.call(req).await.map(IntoResponse::into_response),
             }
         })
         .data(state)
