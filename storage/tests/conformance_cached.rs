@@ -203,6 +203,9 @@ impl TenantBackend for SharedMemory {
     async fn set_routed_handle(&self, did: &Did, handle: &Handle) -> Result<(), StorageError> {
         self.0.set_routed_handle(did, handle).await
     }
+    async fn routed_handles_under(&self, domain: &DomainName, limit: usize) -> Result<Vec<Handle>, StorageError> {
+        self.0.routed_handles_under(domain, limit).await
+    }
     async fn resolve_did(&self, did: &Did) -> Result<Option<DomainName>, StorageError> {
         self.0.resolve_did(did).await
     }
