@@ -35,9 +35,6 @@ pub enum StartError {
         /// The cause.
         source: std::io::Error,
     },
-    /// Anything else in start-up (identity keys, Traefik file, ...).
-    #[error("{0}")]
-    Other(String),
 }
 
 /// Open the configured storage backend (applying migrations).

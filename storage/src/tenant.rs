@@ -134,3 +134,13 @@ pub trait TenantBackend: Send + Sync {
     /// Close every connection (graceful shutdown; the backend is unusable after).
     fn close(&self) -> impl Future<Output = ()> + Send;
 }
+
+/// A handle read from `did_routing` (either backend's), or the error
+/// saying the stored one is invalid.
+pub(crate) fn routed_handle(handle: &str) -> Result<Handle, StorageError> {
+    Handle::parse(handle).map_err(|e| {
+        StorageError::Database(sqlx::Error::Decode(
+            format!("did_routing holds an invalid handle {handle:?}: {e}").into(),
+        ))
+    })
+}

@@ -196,16 +196,7 @@ pub(crate) async fn routed_handles_under(
     .bind(i64::try_from(limit).unwrap_or(i64::MAX))
     .fetch_all(&pools.readers)
     .await?;
-    rows.iter().map(|h| routed_handle(h)).collect()
-}
-
-/// A handle read from `did_routing`.
-fn routed_handle(handle: &str) -> Result<Handle, StorageError> {
-    Handle::parse(handle).map_err(|e| {
-        StorageError::Database(sqlx::Error::Decode(
-            format!("did_routing holds an invalid handle {handle:?}: {e}").into(),
-        ))
-    })
+    rows.iter().map(|h| crate::tenant::routed_handle(h)).collect()
 }
 
 /// Move the handle of routed `did`: [`StorageError::HandleTaken`] if another
