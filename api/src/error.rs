@@ -178,3 +178,11 @@ pub fn to_xrpc_response(err: poem::Error, path: &str) -> Response {
     };
     XrpcError::new(status, error, message).into_response()
 }
+
+/// The error name of server-side failures on com.atproto methods.
+pub const INTERNAL: &str = "InternalServerError";
+
+/// A storage failure: logged, answered with a generic 500.
+pub fn storage_error(e: primal_pds_storage::StorageError) -> XrpcError {
+    XrpcError::internal(INTERNAL, &e)
+}

@@ -25,6 +25,7 @@ pub mod repo_access;
 pub mod repo_cache;
 pub mod repo_locks;
 pub mod request_guard;
+pub mod request_host;
 pub mod request_log;
 pub mod secret;
 pub mod server;

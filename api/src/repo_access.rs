@@ -32,11 +32,8 @@ use primal_pds_storage::{
     Account, AccountStatus, AccountStore, AnyStore, BlobIndex, DomainName, StorageError, TenantBackend,
 };
 
-use crate::error::XrpcError;
+use crate::error::{INTERNAL, XrpcError, storage_error};
 use crate::state::AppState;
-
-/// The error name of server-side failures on com.atproto methods.
-pub const INTERNAL: &str = "InternalServerError";
 
 /// A hosted repository, resolved: where it lives and its account row.
 #[derive(Debug, Clone)]
@@ -86,11 +83,6 @@ pub fn status_error(did: &Did, status: AccountStatus) -> Result<(), XrpcError> {
 /// 400 `RepoNotFound` for `what` (a DID or handle).
 pub fn repo_not_found(what: &str) -> XrpcError {
     XrpcError::bad_request("RepoNotFound", format!("Could not find repo: {what}"))
-}
-
-/// A storage failure: logged, answered with a generic 500.
-pub fn storage_error(e: StorageError) -> XrpcError {
-    XrpcError::internal(INTERNAL, &e)
 }
 
 impl AppState {

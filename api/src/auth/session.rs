@@ -18,9 +18,9 @@ use primal_pds_storage::{Account, AccountStatus, AccountStore, AnyStore, DomainN
 
 use crate::auth::jwt::{Claims, Scope, TokenError, now_secs, service_did};
 use crate::error::XrpcError;
-use crate::repo_access::storage_error;
+use crate::error::storage_error;
+use crate::request_host::request_host;
 use crate::state::AppState;
-use crate::xrpc::describe_server::request_host;
 
 /// An authenticated account session.
 #[derive(Debug, Clone)]

@@ -10,7 +10,7 @@ use primal_pds_storage::{BlobIndex, BlobMeta, Registration, StorageError, now_mi
 
 use crate::auth::session::AuthSession;
 use crate::error::XrpcError;
-use crate::repo_access::{INTERNAL, storage_error};
+use crate::error::{INTERNAL, storage_error};
 use crate::state::AppState;
 
 /// 413 `PayloadTooLarge` for a blob over the limit.

@@ -15,7 +15,8 @@ use poem_openapi::{Object, OpenApi, Tags};
 use primal_pds_storage::TenantBackend;
 
 use crate::error::XrpcError;
-use crate::repo_access::storage_error;
+use crate::error::storage_error;
+use crate::request_host::request_host;
 use crate::state::AppState;
 
 /// Tags of this group.
@@ -36,22 +37,6 @@ pub struct DescribeServerOutput {
     pub available_user_domains: Vec<String>,
     /// Whether sign-up needs an invite code (true while registration is closed).
     pub invite_code_required: bool,
-}
-
-/// The host a request was sent to (`Host` header, or the URI authority of
-/// an HTTP/2 request), lowercased, without port or trailing dot.
-pub fn request_host(req: &Request) -> Option<String> {
-    let raw = req
-        .headers()
-        .get(poem::http::header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .map(str::to_string)
-        .or_else(|| req.uri().host().map(str::to_string))?;
-    let host = raw
-        .rsplit_once(':')
-        .map_or(raw.as_str(), |(h, port)| if port.chars().all(|c| c.is_ascii_digit()) { h } else { raw.as_str() });
-    let host = host.trim_end_matches('.').to_ascii_lowercase();
-    (!host.is_empty()).then_some(host)
 }
 
 /// The host part of a URL such as `https://pds.example.com:443/`.

@@ -15,9 +15,9 @@ use primal_pds_engine::syntax::{AtIdentifier, Did, Handle};
 use primal_pds_storage::AccountStatus;
 
 use crate::error::XrpcError;
-use crate::repo_access::storage_error;
+use crate::error::storage_error;
+use crate::request_host::request_host;
 use crate::state::AppState;
-use crate::xrpc::describe_server::request_host;
 use crate::xrpc::params;
 
 /// Tags of this group.

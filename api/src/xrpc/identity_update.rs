@@ -19,7 +19,7 @@ use primal_pds_storage::{AccountStore, AccountUpdate, StorageError, TenantBacken
 use crate::accounts::{check_handle_owner, handle_in_domain};
 use crate::auth::session::{authenticate, authenticate_full};
 use crate::error::XrpcError;
-use crate::repo_access::storage_error;
+use crate::error::storage_error;
 use crate::state::AppState;
 
 /// Tags of this group.
@@ -132,7 +132,7 @@ impl IdentityUpdateApi {
             Ok(())
         })
         .await
-        .unwrap_or_else(|e| Err(XrpcError::internal(crate::repo_access::INTERNAL, &e)))
+        .unwrap_or_else(|e| Err(XrpcError::internal(crate::error::INTERNAL, &e)))
     }
 
     /// The DID credentials this server recommends for the account.

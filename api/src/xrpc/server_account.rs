@@ -14,8 +14,8 @@ use primal_pds_storage::{AccountRole, AccountStatus, AccountStore, AccountUpdate
 
 use crate::auth::session::{authenticate, authenticate_full};
 use crate::error::XrpcError;
+use crate::error::{INTERNAL, storage_error};
 use crate::passwords::verify_password;
-use crate::repo_access::{INTERNAL, storage_error};
 use crate::state::AppState;
 use crate::xrpc::server_session::SessionTags;
 

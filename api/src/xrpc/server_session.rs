@@ -28,10 +28,11 @@ use crate::auth::login_identifier::LoginIdentifier;
 use crate::auth::rate_limit::charge_login;
 use crate::auth::session::{AuthSession, authenticate, authenticate_full, bearer, session_for_claims, token_error};
 use crate::error::XrpcError;
+use crate::error::{INTERNAL, storage_error};
 use crate::passwords::{hash_password, verify_password};
-use crate::repo_access::{INTERNAL, storage_error, wire_status};
+use crate::repo_access::wire_status;
+use crate::request_host::request_host;
 use crate::state::AppState;
-use crate::xrpc::describe_server::request_host;
 
 /// Tags of this group.
 #[derive(Tags)]

@@ -28,9 +28,9 @@ use crate::accounts::{check_password_input, handle_in_domain, parse_email};
 use crate::admin_auth::AdminAuth;
 use crate::auth::jwt::{Scope, now_secs};
 use crate::error::XrpcError;
-use crate::repo_access::{INTERNAL, storage_error};
+use crate::error::{INTERNAL, storage_error};
+use crate::request_host::request_host;
 use crate::state::AppState;
-use crate::xrpc::describe_server::request_host;
 use crate::xrpc::server_session::{SessionOutput, SessionTags, issue_session};
 
 /// Input of createAccount.

@@ -28,9 +28,10 @@ use primal_pds_engine::syntax::{Did, Handle, Tid};
 use primal_pds_storage::{AccountStore, AnyStore, DomainName, TenantBackend};
 
 use crate::error::XrpcError;
-use crate::repo_access::{INTERNAL, repo_error, repo_not_found, storage_error, wire_status};
+use crate::error::{INTERNAL, storage_error};
+use crate::repo_access::{repo_error, repo_not_found, wire_status};
+use crate::request_host::request_host;
 use crate::state::AppState;
-use crate::xrpc::describe_server::request_host;
 use crate::xrpc::params;
 
 /// Tags of this group.
