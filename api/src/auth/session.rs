@@ -17,8 +17,7 @@ use primal_pds_engine::syntax::Did;
 use primal_pds_storage::{Account, AccountStatus, AccountStore, AnyStore, DomainName, SessionStore, TenantBackend};
 
 use crate::auth::jwt::{Claims, Scope, TokenError, now_secs, service_did};
-use crate::error::XrpcError;
-use crate::error::storage_error;
+use crate::error::{XrpcError, storage_error};
 use crate::request_host::request_host;
 use crate::state::AppState;
 

@@ -9,8 +9,7 @@ use primal_pds_storage::blob::{BlobKey, BlobStore, ByteStream, StageError, Stage
 use primal_pds_storage::{BlobIndex, BlobMeta, Registration, StorageError, now_millis};
 
 use crate::auth::session::AuthSession;
-use crate::error::XrpcError;
-use crate::error::{INTERNAL, storage_error};
+use crate::error::{INTERNAL, XrpcError, storage_error};
 use crate::state::AppState;
 
 /// 413 `PayloadTooLarge` for a blob over the limit.

@@ -17,8 +17,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 use primal_pds_storage::BlobIndex;
 use primal_pds_storage::blob::{BlobKey, BlobStore};
 
-use crate::error::{INTERNAL, storage_error};
-use crate::error::{XrpcError, XrpcErrorBody};
+use crate::error::{INTERNAL, XrpcError, XrpcErrorBody, storage_error};
 use crate::state::AppState;
 use crate::xrpc::body_limit::close_on_error;
 use crate::xrpc::params;

@@ -14,8 +14,7 @@ use poem_openapi::{Object, OpenApi, Tags};
 use primal_pds_engine::syntax::{AtIdentifier, Did, Handle};
 use primal_pds_storage::AccountStatus;
 
-use crate::error::XrpcError;
-use crate::error::storage_error;
+use crate::error::{XrpcError, storage_error};
 use crate::request_host::request_host;
 use crate::state::AppState;
 use crate::xrpc::params;

@@ -18,8 +18,7 @@ use primal_pds_storage::{AccountStore, AccountUpdate, StorageError, TenantBacken
 
 use crate::accounts::{check_handle_owner, handle_in_domain};
 use crate::auth::session::{authenticate, authenticate_full};
-use crate::error::XrpcError;
-use crate::error::storage_error;
+use crate::error::{XrpcError, storage_error};
 use crate::state::AppState;
 
 /// Tags of this group.

@@ -19,8 +19,7 @@ use primal_pds_engine::store::{Blockstore, RepoStore, RootStore};
 use primal_pds_engine::syntax::{Did, Nsid, RecordKey};
 
 use crate::auth::rate_limit::{CREATE_POINTS, DELETE_POINTS, UPDATE_POINTS};
-use crate::error::INTERNAL;
-use crate::error::XrpcError;
+use crate::error::{INTERNAL, XrpcError};
 use crate::record_input::record_from_json;
 use crate::repo_access::{RepoTarget, WriteError, require_repo_write};
 use crate::state::AppState;

@@ -13,8 +13,7 @@ use primal_pds_engine::store::RootStore;
 use primal_pds_storage::{AccountRole, AccountStatus, AccountStore, AccountUpdate, RepoStats, SessionStore};
 
 use crate::auth::session::{authenticate, authenticate_full};
-use crate::error::XrpcError;
-use crate::error::{INTERNAL, storage_error};
+use crate::error::{INTERNAL, XrpcError, storage_error};
 use crate::passwords::verify_password;
 use crate::state::AppState;
 use crate::xrpc::server_session::SessionTags;

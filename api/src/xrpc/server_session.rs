@@ -27,8 +27,7 @@ use crate::auth::jwt::{ACCESS_TTL_SECS, Claims, REFRESH_TTL_SECS, Scope, now_sec
 use crate::auth::login_identifier::LoginIdentifier;
 use crate::auth::rate_limit::charge_login;
 use crate::auth::session::{AuthSession, authenticate, authenticate_full, bearer, session_for_claims, token_error};
-use crate::error::XrpcError;
-use crate::error::{INTERNAL, storage_error};
+use crate::error::{INTERNAL, XrpcError, storage_error};
 use crate::passwords::{hash_password, verify_password};
 use crate::repo_access::wire_status;
 use crate::request_host::request_host;

@@ -27,8 +27,7 @@ use primal_pds_engine::store::{Blockstore, RootStore};
 use primal_pds_engine::syntax::{Did, Handle, Tid};
 use primal_pds_storage::{AccountStore, AnyStore, DomainName, TenantBackend};
 
-use crate::error::XrpcError;
-use crate::error::{INTERNAL, storage_error};
+use crate::error::{INTERNAL, XrpcError, storage_error};
 use crate::repo_access::{repo_error, repo_not_found, wire_status};
 use crate::request_host::request_host;
 use crate::state::AppState;
